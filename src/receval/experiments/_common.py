@@ -1,0 +1,96 @@
+"""Shared arithmetic for two-arm comparisons (private)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from receval.experiments.results import EffectEstimate
+
+
+def two_sided(stat: float, df: float) -> float:
+    """Two-sided p-value of a t (or, for ``df = inf``, normal) statistic."""
+    if math.isinf(df):
+        return float(2.0 * stats.norm.sf(abs(stat)))
+    return float(2.0 * stats.t.sf(abs(stat), df))
+
+
+def critical(alpha: float, df: float) -> float:
+    """Two-sided critical value ``q_{1 - alpha/2}`` of a t or normal distribution."""
+    if math.isinf(df):
+        return float(stats.norm.ppf(1.0 - alpha / 2.0))
+    return float(stats.t.ppf(1.0 - alpha / 2.0, df))
+
+
+def welch_df(var_mean_c: float, var_mean_t: float, n_c: int, n_t: int) -> float:
+    """Welch-Satterthwaite degrees of freedom from the variances of the two arm means."""
+    num = (var_mean_c + var_mean_t) ** 2
+    den = var_mean_c**2 / (n_c - 1) + var_mean_t**2 / (n_t - 1)
+    return float(num / den) if den > 0 else math.inf
+
+
+def relative_se(mean_c: float, mean_t: float, var_c: float, var_t: float) -> float:
+    """Delta-method SE of ``mean_t / mean_c - 1`` for independent arms.
+
+    Var(T/C) ~= Var(T) / C^2 + T^2 Var(C) / C^4.
+    """
+    if mean_c == 0:
+        return math.nan
+    return math.sqrt(var_t / mean_c**2 + mean_t**2 * var_c / mean_c**4)
+
+
+def build_estimate(
+    *,
+    metric: str,
+    method: str,
+    mean_c: float,
+    mean_t: float,
+    var_c: float,
+    var_t: float,
+    n_c: int,
+    n_t: int,
+    alpha: float,
+    df: float,
+    cls: type = EffectEstimate,
+    **extra,
+):
+    """Effect, SE, interval and p-value from arm estimates and their (independent) variances.
+
+    ``var_c`` and ``var_t`` are the variances of the arm-level estimates, not of the data.
+    """
+    effect = mean_t - mean_c
+    se = math.sqrt(var_c + var_t)
+    if se > 0:
+        p = two_sided(effect / se, df)
+        half = critical(alpha, df) * se
+    else:  # both arms constant: the difference is known exactly
+        p = 1.0 if effect == 0 else 0.0
+        half = 0.0
+    rel = mean_t / mean_c - 1.0 if mean_c != 0 else math.nan
+    rse = relative_se(mean_c, mean_t, var_c, var_t)
+    zq = critical(alpha, math.inf)
+    return cls(
+        metric=metric,
+        method=method,
+        control_mean=float(mean_c),
+        treatment_mean=float(mean_t),
+        effect=float(effect),
+        relative_effect=float(rel),
+        std_error=float(se),
+        ci_low=float(effect - half),
+        ci_high=float(effect + half),
+        relative_std_error=float(rse),
+        relative_ci_low=float(rel - zq * rse),
+        relative_ci_high=float(rel + zq * rse),
+        p_value=float(p),
+        n_control=int(n_c),
+        n_treatment=int(n_t),
+        alpha=float(alpha),
+        df=float(df),
+        **extra,
+    )
+
+
+def sample_var(x: np.ndarray) -> float:
+    return float(np.var(x, ddof=1))
