@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` and `make test`. Both install first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SEED   ?= 42
+PRESET ?= default
+DATA   := data/$(PRESET)
+DBT    := $(BIN)/dbt --no-use-colors
+DBT_ARGS := --profiles-dir . --vars '{raw_path: $(DATA)/raw}'
+
+.PHONY: install demo simulate build test test-slow bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Simulate the default world, build every model and test on DuckDB, publish the marts.
+demo: install simulate build
+	@echo
+	@echo "Marts (Parquet, for BI tools): warehouse/marts/"
+	@ls warehouse/marts
+	@echo "DuckDB database: warehouse/receval.duckdb   ground truth: $(DATA)/truth/"
+
+simulate: install
+	$(BIN)/receval simulate --preset $(PRESET) --seed $(SEED) --out $(DATA)
+
+build: install
+	mkdir -p warehouse/marts warehouse/tmp
+	$(DBT) build $(DBT_ARGS)
+
+# Every test: the package's pytest suite plus `dbt build` on a tiny simulated world.
+test: install
+	$(BIN)/pytest -q
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
+
+bench: install
+	$(BIN)/python benchmarks/dbt_build.py
+
+clean:
+	rm -rf warehouse target logs

@@ -1,0 +1,110 @@
+"""Benchmark `dbt build` and the staging + labels layer on a simulated world.
+
+    python benchmarks/dbt_build.py --preset default      # or: --preset large
+
+Simulates the world if it is not on disk yet, then, each in a fresh DuckDB warehouse:
+1. `dbt build` of the whole project (wall time and peak memory of the dbt process);
+2. `dbt build --select +fct_impression_labels` without tests, repeated, timing the labels
+   model from run_results.json (staging and intermediate are views, so this query is
+   the whole staging + labels layer) and reporting impressions per second (median).
+Results are printed and written as JSON to benchmarks/results/dbt_build_<preset>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+BIN_DIR = Path(sys.executable).parent
+
+
+def run_measured(cmd: list[str], env: dict) -> tuple[float, float]:
+    """Run cmd to completion; return (wall seconds, peak RSS in GiB) of that process tree's
+    largest process. Raises with the output if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{output.decode()[-5000:]}")
+    return wall, usage.ru_maxrss / 2**20
+
+
+def dbt_command(warehouse: Path, raw_path: Path, *args: str) -> tuple[list[str], dict]:
+    env = dict(
+        os.environ,
+        RECEVAL_DUCKDB_PATH=str(warehouse / "receval.duckdb"),
+        RECEVAL_TEMP_DIR=str(warehouse / "tmp"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    (warehouse / "marts").mkdir(parents=True, exist_ok=True)
+    dbt_vars = json.dumps({"raw_path": str(raw_path), "marts_path": str(warehouse / "marts")})
+    cmd = [str(BIN_DIR / "dbt"), "--no-use-colors", *args, "--profiles-dir", str(PROJECT_DIR),
+           "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs"),
+           "--vars", dbt_vars]
+    return cmd, env
+
+
+def node_seconds(warehouse: Path, model: str) -> float:
+    results = json.loads((warehouse / "target" / "run_results.json").read_text())
+    return next(r["execution_time"] for r in results["results"] if r["unique_id"].endswith("." + model))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-dir", type=Path, help="world folder (default data/<preset>)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    world = args.data_dir or PROJECT_DIR / "data" / args.preset
+    result: dict = {"preset": args.preset, "seed": args.seed, "cpus": os.cpu_count()}
+    if not (world / "truth" / "world.json").exists():
+        wall, peak = run_measured([str(BIN_DIR / "receval"), "simulate", "--preset", args.preset,
+                                   "--seed", str(args.seed), "--out", str(world)], dict(os.environ))
+        result["simulate"] = {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2)}
+    raw = world / "raw"
+
+    scratch = PROJECT_DIR / "warehouse" / f"bench_{args.preset}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    wall, peak = run_measured(*dbt_command(scratch / "build", raw, "build"))
+    result["dbt_build"] = {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2)}
+    with duckdb.connect(str(scratch / "build" / "receval.duckdb"), read_only=True) as con:
+        impressions = con.sql("select count(*) from fct_impression_labels").fetchone()[0]
+    result["impressions"] = impressions
+
+    layer_s, layer_peak = [], []
+    for _ in range(args.repeats):
+        warehouse = scratch / "layer"
+        shutil.rmtree(warehouse, ignore_errors=True)
+        _, peak = run_measured(*dbt_command(warehouse, raw, "build", "--select", "+fct_impression_labels",
+                                                  "--exclude-resource-type", "test", "unit_test"))
+        layer_s.append(node_seconds(warehouse, "fct_impression_labels"))
+        layer_peak.append(peak)
+    median = statistics.median(layer_s)
+    result["staging_plus_labels"] = {
+        "runs_s": [round(s, 2) for s in layer_s],
+        "median_s": round(median, 2),
+        "impressions_per_s": round(impressions / median),
+        "peak_rss_gib": round(max(layer_peak), 2),
+    }
+    out = PROJECT_DIR / "benchmarks" / "results" / f"dbt_build_{args.preset}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

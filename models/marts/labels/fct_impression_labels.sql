@@ -1,0 +1,114 @@
+{#- Incremental and exact: each run rewrites only the impressions whose labels can have
+    changed since the last run, computed from the full history, so the table equals a
+    full refresh. Those are: impressions that landed since (new or late), labels not yet
+    mature (the look-back: every impression younger than the click plus attribution
+    window), and every impression of a (user, item) pair that a newly landed click or
+    purchase touches (a late click can move a purchase's last-click attribution). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+with impressions as (
+    select * from {{ ref('stg_landing__impressions') }}
+),
+
+counted_clicks as (
+    select * from {{ ref('int_labels__counted_clicks') }}
+),
+
+attributed as (
+    select * from {{ ref('int_labels__attributed_purchases') }}
+),
+
+data_end as (
+    select as_of from {{ ref('int_labels__data_end') }}
+),
+
+click_labels as (
+    select
+        impression_event_id,
+        count(*) as n_clicks,
+        min(clicked_at) as clicked_at
+    from counted_clicks
+    group by impression_event_id
+),
+
+purchase_labels as (
+    select
+        impression_event_id,
+        count(*) as n_purchases,
+        sum(revenue) as revenue,
+        min(purchased_at) as first_purchased_at
+    from attributed
+    group by impression_event_id
+),
+
+{% if is_incremental() %}
+watermark as (
+    select max(landed_at) as landed_at from {{ this }}
+),
+
+touched_pairs as (
+    select user_id, item_id from {{ ref('stg_landing__clicks') }}
+    where landed_at >= (select landed_at from watermark)
+    union
+    select user_id, item_id from {{ ref('stg_landing__conversions') }}
+    where landed_at >= (select landed_at from watermark)
+),
+
+to_refresh as (
+    select event_id from impressions
+    where landed_at >= (select landed_at from watermark)
+    union
+    select event_id from {{ this }}
+    where not (is_label_mature and is_click_label_mature)
+    union
+    select counted_clicks.impression_event_id from counted_clicks
+    inner join touched_pairs
+        on counted_clicks.user_id = touched_pairs.user_id
+        and counted_clicks.item_id = touched_pairs.item_id
+),
+{% endif %}
+
+labelled as (
+    select
+        impressions.event_id,
+        impressions.request_id,
+        impressions.user_id,
+        impressions.item_id,
+        impressions.position,
+        impressions.model_id,
+        impressions.score,
+        impressions.propensity,
+        impressions.team,
+        impressions.ts as impression_ts,
+        cast(impressions.ts as date) as impression_date,
+        impressions.landed_at,
+        click_labels.impression_event_id is not null as is_clicked,
+        coalesce(click_labels.n_clicks, 0) as n_clicks,
+        click_labels.clicked_at,
+        {{ dbt.datediff('impressions.ts', 'click_labels.clicked_at', 'second') }} as seconds_to_click,
+        purchase_labels.impression_event_id is not null as is_converted,
+        coalesce(purchase_labels.n_purchases, 0) as n_purchases,
+        coalesce(purchase_labels.revenue, 0) as revenue,
+        purchase_labels.first_purchased_at,
+        {{ dbt.datediff('click_labels.clicked_at', 'purchase_labels.first_purchased_at', 'second') }} / 3600.0
+            as hours_click_to_purchase,
+        {{ dbt.dateadd('minute', var('click_window_minutes'), 'impressions.ts') }} <= data_end.as_of
+            as is_click_label_mature,
+        {{ dbt.dateadd('day', var('attribution_window_days'),
+                       dbt.dateadd('minute', var('click_window_minutes'), 'impressions.ts')) }} <= data_end.as_of
+            as is_label_mature
+    from impressions
+    cross join data_end
+    left join click_labels on impressions.event_id = click_labels.impression_event_id
+    left join purchase_labels on impressions.event_id = purchase_labels.impression_event_id
+    {% if is_incremental() %}
+    where impressions.event_id in (select event_id from to_refresh)
+    {% endif %}
+)
+
+select * from labelled

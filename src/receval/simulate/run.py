@@ -1,0 +1,161 @@
+"""Orchestration: build the world, generate day by day, inject faults, write raw and truth.
+
+Memory stays bounded by one day of traffic plus the rows whose arrival hour is still open
+(late events, redeliveries, delayed purchases): after each day every hour before the next
+day is final and is written out.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from receval.contract import CLOCK_SKEW_TOLERANCE_MINUTES
+from receval.simulate.batch import Batch
+from receval.simulate.config import US_PER_DAY, US_PER_HOUR, US_PER_S, SimConfig
+from receval.simulate.events import DayGenerator, Ids
+from receval.simulate.experiments import EffectAccumulator, assign_users, experiment_arms, window_probabilities
+from receval.simulate.faults import FACT_ENTITIES, FaultInjector
+from receval.simulate.truth import TruthWriter
+from receval.simulate.world import COUNTRIES, DEVICES, World, build_world, dimension_batches
+from receval.simulate.writer import PartitionWriter, partition_paths
+
+
+def simulate(cfg: SimConfig, seed: int, out: str | Path,
+             on_day: Callable[[int], None] | None = None) -> dict:
+    """Generate a world into ``out``/raw and ``out``/truth (both replaced) and return world.json.
+
+    ``on_day`` is called after each simulated day (the CLI's progress bar).
+    """
+    out = Path(out)
+    raw_dir, truth_dir = out / "raw", out / "truth"
+    for d in (raw_dir, truth_dir):
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    world = build_world(cfg, rng)
+    event_ids = Ids()
+    n_dim = cfg.n_users + cfg.n_items
+    delays = ((0.2 + rng.exponential(cfg.delivery_mean_s, n_dim)) * US_PER_S).astype(np.int64)
+    writer = PartitionWriter(raw_dir, ("impressions", cfg.broken_hour_us))
+    for entity, batch in dimension_batches(world, cfg, event_ids.take(n_dim), delays).items():
+        writer.add(entity, batch)
+
+    arms = experiment_arms(cfg)
+    user_arm = assign_users(world.user_id, arms)
+    effects = EffectAccumulator(cfg, arms, cfg.n_users)
+    days = DayGenerator(cfg, world, rng, event_ids, arms, user_arm, effects)
+    injector = FaultInjector(cfg, rng, event_ids)
+    truth = TruthWriter(truth_dir, pd.Timedelta(minutes=cfg.click_window_minutes),
+                        pd.Timedelta(days=cfg.attribution_window_days))
+    clean_rows = dict.fromkeys(FACT_ENTITIES, 0)
+    copies_rows = dict.fromkeys(FACT_ENTITIES, 0)
+
+    for day in range(cfg.n_days):
+        output = days.generate(day)
+        clean = {}
+        for entity in FACT_ENTITIES:
+            batch = output.batches[entity]
+            batch = batch.take(batch.arrival < cfg.end_us)      # later arrivals have not landed
+            broken = (batch.arrival // US_PER_HOUR * US_PER_HOUR == cfg.broken_hour_us) & (entity == "impressions")
+            copies, dup_table = injector.duplicates(entity, batch, ~broken, cfg.end_us,
+                                                    cfg.broken_hour_us if entity == "impressions" else None)
+            # Templates outside the broken hour: a bad row keeps its template's arrival.
+            bad, reasons = injector.bad_rows(entity, batch.take(~broken))
+            for part in (batch, copies, bad):
+                writer.add(entity, part)
+            truth.add_faults(_fault_frame(entity, bad, reasons))
+            truth.add_faults(_fault_frame(entity, batch.take(broken), "schema_mismatch"))
+            truth.add_duplicates(dup_table)
+            clean[entity] = batch.take(~broken)
+            clean_rows[entity] += len(clean[entity])
+            copies_rows[entity] += len(copies)
+        imp_truth = output.impressions_truth
+        landed = np.isin(imp_truth["event_id"].to_numpy(), clean["impressions"].cols["event_id"])
+        truth.add_day(imp_truth[landed].reset_index(drop=True), _frame(clean["clicks"]),
+                      _frame(clean["conversions"]), output.candidates_truth)
+        writer.flush(before_us=cfg.start_us + (day + 1) * US_PER_DAY)
+        if on_day is not None:
+            on_day(day)
+    writer.flush()
+
+    world_json = _world_json(cfg, seed, arms, writer.rows_written, clean_rows, copies_rows)
+    truth.finish(world_json, {
+        "experiments": effects.table(user_arm),
+        "users": _users_frame(world, user_arm, arms),
+        "items": _items_frame(world),
+    })
+    return world_json
+
+
+def _frame(batch: Batch) -> pd.DataFrame:
+    """Numeric columns of a clean batch as a DataFrame (for the attribution rule)."""
+    cols = {k: v for k, v in batch.cols.items() if isinstance(v, np.ndarray)}
+    cols["ts"] = cols["ts"].astype("datetime64[us]")
+    return pd.DataFrame(cols)
+
+
+def _fault_frame(entity: str, batch: Batch, reasons) -> pd.DataFrame:
+    return pd.DataFrame({"entity": entity, "event_id": batch.cols["event_id"],
+                         "reason": reasons, "file": partition_paths(entity, batch.arrival)},
+                        columns=["entity", "event_id", "reason", "file"]).astype({"reason": object})
+
+
+def _world_json(cfg: SimConfig, seed: int, arms, raw_rows, clean_rows, copies_rows) -> dict:
+    q_w, q_a = window_probabilities(cfg)
+    return {
+        "preset": cfg.preset,
+        "seed": seed,
+        "dates": cfg.dates(),
+        "rows": {"raw": raw_rows, "clean": clean_rows, "duplicate_copies": copies_rows},
+        "config": cfg.to_dict(),
+        "clock_skew_tolerance_minutes": CLOCK_SKEW_TOLERANCE_MINUTES,
+        "policies": {
+            "prod_v1": "epsilon-greedy top-K of C candidates by the production score; "
+                       "propensity = (1-eps)*1[greedy rank = position] + eps/C",
+            "uniform_random": "uniform ordered K-subset of the candidates; propensity = 1/C",
+            "interleaved": "team-draft interleaving of prod_v1 (team A) and challenger_v1 (team B); "
+                           "propensity null",
+            "fallback_popular": "top-K candidates by previous-day popularity when the model times out "
+                                "(status fallback); propensity null",
+            "examine": "examine(position) = position ** -examine_eta",
+        },
+        "experiments": [asdict(a) for a in arms],
+        "q_click_window": q_w,
+        "q_attribution_window": q_a,
+        "skew": {"entity": "served_features", "feature": cfg.skew_feature, "device": cfg.skew_device,
+                 "factor": cfg.skew_factor,
+                 "description": f"{cfg.skew_feature} is served in cents (x{cfg.skew_factor:g}) on device "
+                                f"'{cfg.skew_device}' (the request's device); elsewhere in dollars"},
+        "drift": {"start": cfg.dates()["drift_start"], "category": cfg.drift_category,
+                  "attract_logit_shift": cfg.drift_logit_shift,
+                  "description": f"from drift_start on, the true attractiveness logit of every item in "
+                                 f"{cfg.drift_category} rises by {cfg.drift_logit_shift}; the models do not know"},
+        "broken_partition": partition_paths("impressions", np.array([cfg.broken_hour_us]))[0],
+    }
+
+
+def _users_frame(world: World, user_arm: np.ndarray, arms) -> pd.DataFrame:
+    frame = pd.DataFrame(world.user_vec, columns=[f"f{j}" for j in range(world.user_vec.shape[1])])
+    names = np.array([f"{a.experiment_id}:{a.variant}" for a in arms] + [None], dtype=object)
+    return pd.DataFrame({
+        "user_id": world.user_id, "user_bias": world.user_bias, "activity": world.user_activity,
+        "signup_at": world.signup_at.astype("datetime64[us]"),
+        "country": np.array(COUNTRIES, dtype=object)[world.user_country],
+        "device": np.array(DEVICES, dtype=object)[world.user_device],
+        "arm": names[user_arm],
+    }).join(frame)
+
+
+def _items_frame(world: World) -> pd.DataFrame:
+    frame = pd.DataFrame(world.item_vec, columns=[f"f{j}" for j in range(world.item_vec.shape[1])])
+    return pd.DataFrame({
+        "item_id": world.item_id, "item_bias": world.item_bias, "purchase_bias": world.item_purchase_bias,
+        "category": np.array(world.categories, dtype=object)[world.item_category], "price": world.price,
+        "created_at": world.created_at.astype("datetime64[us]"), "brand": world.brand, "title": world.title,
+    }).join(frame)
