@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny simulated world per test session (a couple of seconds)."""
+"""Shared fixtures: one tiny simulated world per test session (a couple of seconds), and
+one `dbt build` of the whole project on it (about a minute) that integration tests query."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from dbt_runner import TINY_VARS, Warehouse
 from receval.simulate import get_preset, simulate
 
 SEED = 7
@@ -23,6 +25,14 @@ def tiny_world(tmp_path_factory, tiny_cfg) -> Path:
     out = tmp_path_factory.mktemp("tiny")
     simulate(tiny_cfg, SEED, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_warehouse(tiny_world, tmp_path_factory) -> Warehouse:
+    """The whole project built (`dbt build`) on the tiny world, every test passing."""
+    warehouse = Warehouse(tmp_path_factory.mktemp("warehouse"), tiny_world / "raw", TINY_VARS)
+    warehouse.dbt("build")
+    return warehouse
 
 
 def read_raw(out: Path, entity: str, skip: set[str] = frozenset()) -> pd.DataFrame:

@@ -16,6 +16,8 @@ import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
+# The tiny world has a 6-day main window: 4 / 1 / 1 days of train / validation / test.
+TINY_VARS = {"split_train_days": 4, "split_validation_days": 1, "split_test_days": 1}
 
 
 @dataclass

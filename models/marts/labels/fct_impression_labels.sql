@@ -2,8 +2,8 @@
     changed since the last run, computed from the full history, so the table equals a
     full refresh. Those are: impressions that landed since (new or late), labels not yet
     mature (the look-back: every impression younger than the click plus attribution
-    window), and every impression of a (user, item) pair that a newly landed click or
-    purchase touches (a late click can move a purchase's last-click attribution). -#}
+    window), every impression with a counted click in a (user, item) pair that a newly
+    landed click touches, and every impression a newly landed purchase is credited to. -#}
 {{ config(
     materialized='incremental',
     unique_key='event_id',
@@ -51,11 +51,10 @@ watermark as (
     select max(landed_at) as landed_at from {{ this }}
 ),
 
+-- A newly counted click can take a purchase's last-click credit from any other click of
+-- the same user on the same item; a new purchase only credits the impression it goes to.
 touched_pairs as (
-    select user_id, item_id from {{ ref('stg_landing__clicks') }}
-    where landed_at >= (select landed_at from watermark)
-    union
-    select user_id, item_id from {{ ref('stg_landing__conversions') }}
+    select distinct user_id, item_id from counted_clicks
     where landed_at >= (select landed_at from watermark)
 ),
 
@@ -70,6 +69,9 @@ to_refresh as (
     inner join touched_pairs
         on counted_clicks.user_id = touched_pairs.user_id
         and counted_clicks.item_id = touched_pairs.item_id
+    union
+    select impression_event_id from attributed
+    where landed_at >= (select landed_at from watermark)
 ),
 {% endif %}
 
