@@ -1,0 +1,200 @@
+{#- The shared mechanics of the landing zone, generated per entity from the contract:
+    type, validate (one reject reason per row, first match in var('landing_reject_reasons')
+    order), and rank deliveries of the same event_id (earliest delivery wins). One scan of
+    the raw files per entity; everything downstream reads the resulting base table. -#}
+
+{% macro landing_contract_columns(entity) -%}
+  {#- The contract's columns for an entity, in order, from the source yml (which
+      tests/python/test_landing_contract.py keeps equal to contract.py). Read from the graph
+      because the SQL is generated at compile time, before any seed is loaded; unit tests get
+      no graph and override this macro. -#}
+  {%- if not execute -%}{{ return([]) }}{%- endif -%}
+  {%- set node = graph.sources['source.' ~ project_name ~ '.landing.' ~ entity] -%}
+  {%- set columns = [] -%}
+  {%- for column in node.columns.values() -%}
+    {%- do columns.append({
+        'name': column.name,
+        'data_type': column.data_type,
+        'is_key': (column.config.meta or column.meta or {}).get('key', false),
+    }) -%}
+  {%- endfor -%}
+  {{ return(columns) }}
+{%- endmacro %}
+
+
+{% macro landing_reject_conditions(entity, names) -%}
+  {#- reason -> SQL condition on the typed row, only for the reasons that apply to the
+      entity. Dimensions cannot reference unknown users or items. -#}
+  {%- set is_fact = entity not in ('users', 'items') -%}
+  {%- set keys = landing_contract_columns(entity) | selectattr('is_key') | map(attribute='name') | list -%}
+  {%- set null_checks = [] -%}
+  {%- for key in keys -%}{%- do null_checks.append('typed.' ~ key ~ ' is null') -%}{%- endfor -%}
+  {%- set conditions = {
+      'schema_mismatch': 'files.has_schema_mismatch',
+      'null_key': null_checks | join(' or '),
+      'future_timestamp': 'typed.ts > ' ~ dbt.dateadd('minute', 60 + var('clock_skew_tolerance_minutes') | int, 'typed.landed_at'),
+  } -%}
+  {%- if 'propensity' in names -%}
+    {%- do conditions.update({'invalid_propensity': 'typed.propensity is not null and not (typed.propensity > 0 and typed.propensity <= 1)'}) -%}
+  {%- endif -%}
+  {%- if 'position' in names -%}
+    {%- do conditions.update({'invalid_position': 'typed.position < 1'}) -%}
+  {%- endif -%}
+  {%- if 'revenue' in names -%}
+    {%- do conditions.update({'negative_revenue': 'typed.revenue < 0'}) -%}
+  {%- endif -%}
+  {%- if is_fact and 'user_id' in names -%}
+    {%- do conditions.update({'unknown_user': 'valid_users.user_id is null'}) -%}
+  {%- endif -%}
+  {%- if is_fact and 'item_id' in names -%}
+    {#- item_id is optional where it is not a key (user-level served features). -#}
+    {%- do conditions.update({'unknown_item': 'typed.item_id is not null and valid_items.item_id is null'}) -%}
+  {%- endif -%}
+  {{ return(conditions) }}
+{%- endmacro %}
+
+
+{% macro landing_base_model(entity) -%}
+{%- set columns = landing_contract_columns(entity) -%}
+{%- set names = columns | map(attribute='name') | list -%}
+{%- set conditions = landing_reject_conditions(entity, names) -%}
+{%- set reasons = var('landing_reject_reasons') -%}
+
+with source as (
+
+    select * from {{ source('landing', entity) }}
+
+),
+
+files as (
+
+    select source_file, file_ordinal, has_schema_mismatch
+    from {{ ref('base_landing__files') }}
+    where entity = '{{ entity }}'
+
+),
+{%- if 'unknown_user' in conditions %}
+
+valid_users as (
+
+    select distinct user_id from {{ ref('base_landing__users') }} where reject_reason is null
+
+),
+{%- endif %}
+{%- if 'unknown_item' in conditions %}
+
+valid_items as (
+
+    select distinct item_id from {{ ref('base_landing__items') }} where reject_reason is null
+
+),
+{%- endif %}
+
+typed as (
+
+    select
+        {%- for column in columns %}
+        {{ landing_try_cast(column.name, column.data_type) }} as {{ column.name }},
+        {%- endfor %}
+        {%- for name in names %}
+        {{ name }} as raw__{{ name }},
+        {%- endfor %}
+        {{ dbt.dateadd('hour', 'hour', dbt.cast('date', 'timestamp')) }} as landed_at,
+        filename as source_file,
+        file_row_number
+    from source
+
+),
+
+validated as (
+
+    select
+        typed.*,
+        -- one integer to sort deliveries by (a file holds fewer than 2^32 rows): sorting on
+        -- it is several times faster than on (landed_at, source_file, file_row_number)
+        files.file_ordinal * 4294967296 + typed.file_row_number as delivery_key,
+        case
+            {%- for reason in reasons if reason in conditions %}
+            when {{ conditions[reason] }} then '{{ reason }}'
+            {%- endfor %}
+        end as reject_reason
+    from typed
+    left join files on typed.source_file = files.source_file
+    {%- if 'unknown_user' in conditions %}
+    left join valid_users on typed.user_id = valid_users.user_id
+    {%- endif %}
+    {%- if 'unknown_item' in conditions %}
+    left join valid_items on typed.item_id = valid_items.item_id
+    {%- endif %}
+
+),
+
+flagged as (
+
+    select
+        {%- for name in names %}
+        {{ name }},
+        {%- endfor %}
+        landed_at,
+        source_file,
+        file_row_number,
+        delivery_key,
+        reject_reason,
+        -- the row as it landed, kept only where it is rejected
+        case when reject_reason is not null then
+            {{ landing_row_to_json(names, prefix='raw__') }}
+        end as payload,
+        {{ landing_row_hash(names) }} as payload_hash
+    from validated
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over delivery as delivery_order,
+        first_value(payload_hash) over delivery as kept_payload_hash
+    from flagged
+    -- earliest delivery (arrival partition, file, row in file) first: stable as later
+    -- partitions land. Valid and rejected copies are ranked apart, so a rejected first
+    -- copy does not shadow a valid later one.
+    window delivery as (
+        partition by event_id, reject_reason is null
+        order by delivery_key
+    )
+
+)
+
+select
+    {%- for name in names %}
+    {{ name }},
+    {%- endfor %}
+    landed_at,
+    source_file,
+    file_row_number,
+    reject_reason,
+    payload,
+    case when reject_reason is null then delivery_order end as delivery_rank,
+    coalesce(reject_reason is null and delivery_order > 1 and payload_hash <> kept_payload_hash, false)
+        as is_conflicting_duplicate
+from ranked
+
+{%- endmacro %}
+
+
+{% macro landing_entities() -%}
+  {#- The tables of the `landing` source. A literal, because models that union over them must
+      register their refs at parse time, when the graph is not there yet; checked against
+      the graph when the models run. -#}
+  {%- set entities = ['requests', 'impressions', 'clicks', 'conversions', 'assignments',
+                      'served_features', 'shadow_scores', 'items', 'users'] -%}
+  {%- if execute -%}
+    {%- set declared = graph.sources.values() | selectattr('source_name', 'equalto', 'landing')
+                       | map(attribute='name') | list -%}
+    {%- if declared | sort != entities | sort -%}
+      {{ exceptions.raise_compiler_error("landing_entities() " ~ entities ~ " differs from the landing source's tables " ~ declared) }}
+    {%- endif -%}
+  {%- endif -%}
+  {{ return(entities) }}
+{%- endmacro %}

@@ -1,0 +1,4 @@
+{#- Every raw items row, typed, with its reject reason and delivery rank. -#}
+{{ config(materialized='table') }}
+
+{{ landing_base_model('items') }}

@@ -1,0 +1,28 @@
+with source as (
+
+    {%- for entity in landing_entities() %}
+    select '{{ entity }}' as entity, event_id, reject_reason, landed_at, source_file, file_row_number, payload
+    from {{ ref('base_landing__' ~ entity) }}
+    where reject_reason is not null
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+renamed as (
+
+    select
+        entity,
+        event_id,
+        reject_reason as reason,
+        landed_at,
+        source_file,
+        file_row_number,
+        payload
+    from source
+
+)
+
+select * from renamed

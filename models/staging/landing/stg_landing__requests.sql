@@ -1,0 +1,29 @@
+with source as (
+
+    select * from {{ ref('base_landing__requests') }}
+
+),
+
+renamed as (
+
+    select
+        event_id,
+        request_id,
+        user_id,
+        ts,
+        surface,
+        device,
+        model_id,
+        latency_ms,
+        status,
+        experiment_id,
+        variant,
+        landed_at,
+        source_file
+    from source
+    -- valid rows, first delivery of each event_id
+    where delivery_rank = 1
+
+)
+
+select * from renamed
