@@ -4,9 +4,10 @@
 
 Simulates the world if it is not on disk yet, then, each in a fresh DuckDB warehouse:
 1. `dbt build` of the whole project (wall time and peak memory of the dbt process);
-2. `dbt build --select +fct_impression_labels` without tests, repeated, timing the labels
-   model from run_results.json (staging and intermediate are views, so this query is
-   the whole staging + labels layer) and reporting impressions per second (median).
+2. `dbt build --select +fct_impression_labels` without tests, repeated: the staging +
+   labels layer. Its time is the sum of the models' execution times from run_results.json
+   (dbt's own start-up and parsing, a few seconds, is reported apart as the wall time);
+   impressions per second is the labelled impressions over the median of that sum.
 Results are printed and written as JSON to benchmarks/results/dbt_build_<preset>.json.
 """
 from __future__ import annotations
@@ -55,9 +56,10 @@ def dbt_command(warehouse: Path, raw_path: Path, *args: str) -> tuple[list[str],
     return cmd, env
 
 
-def node_seconds(warehouse: Path, model: str) -> float:
+def models_seconds(warehouse: Path) -> float:
+    """Summed execution time of the models (and seeds) of the last dbt invocation."""
     results = json.loads((warehouse / "target" / "run_results.json").read_text())
-    return next(r["execution_time"] for r in results["results"] if r["unique_id"].endswith("." + model))
+    return sum(r["execution_time"] for r in results["results"])
 
 
 def main() -> None:
@@ -84,18 +86,20 @@ def main() -> None:
         impressions = con.sql("select count(*) from fct_impression_labels").fetchone()[0]
     result["impressions"] = impressions
 
-    layer_s, layer_peak = [], []
+    layer_s, layer_wall, layer_peak = [], [], []
     for _ in range(args.repeats):
         warehouse = scratch / "layer"
         shutil.rmtree(warehouse, ignore_errors=True)
-        _, peak = run_measured(*dbt_command(warehouse, raw, "build", "--select", "+fct_impression_labels",
-                                                  "--exclude-resource-type", "test", "unit_test"))
-        layer_s.append(node_seconds(warehouse, "fct_impression_labels"))
+        wall, peak = run_measured(*dbt_command(warehouse, raw, "build", "--select", "+fct_impression_labels",
+                                               "--exclude-resource-type", "test", "unit_test"))
+        layer_s.append(models_seconds(warehouse))
+        layer_wall.append(wall)
         layer_peak.append(peak)
     median = statistics.median(layer_s)
     result["staging_plus_labels"] = {
-        "runs_s": [round(s, 2) for s in layer_s],
+        "models_s": [round(s, 2) for s in layer_s],
         "median_s": round(median, 2),
+        "median_wall_s": round(statistics.median(layer_wall), 2),
         "impressions_per_s": round(impressions / median),
         "peak_rss_gib": round(max(layer_peak), 2),
     }

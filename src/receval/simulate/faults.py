@@ -116,7 +116,8 @@ class FaultInjector:
         changed = np.repeat(conflicting, extra)
         if changed.any():
             col = copies.cols[CONFLICT_COLUMN[entity]]
-            col[changed] = col[changed] * rng.uniform(0.5, 0.9, int(changed.sum()))
+            # Scaled and shifted, so a zero (a common feature value) changes too.
+            col[changed] = col[changed] * rng.uniform(0.5, 0.9, int(changed.sum())) + 1.0
         landed = copies.arrival < end_us
         copies = copies.take(landed)
         n_landed = np.bincount(np.repeat(np.arange(len(dup)), extra), landed, len(dup)).astype(int)
