@@ -1,0 +1,14 @@
+"""One row per experiment: the decision (ship / dont_ship / inconclusive / invalid) and why
+(receval.experiments.marts.experiment_scorecard)."""
+from receval.experiments.marts import experiment_scorecard
+from receval.warehouse import to_arrow
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    return experiment_scorecard(
+        to_arrow(dbt.ref("fct_experiment_results")),
+        to_arrow(dbt.ref("fct_srm_checks")),
+        to_arrow(dbt.ref("fct_guardrail_checks")),
+        to_arrow(dbt.ref("experiment_registry")),
+    )
