@@ -20,6 +20,7 @@ from receval.simulate.config import US_PER_DAY, US_PER_HOUR, US_PER_S, SimConfig
 from receval.simulate.events import DayGenerator, Ids
 from receval.simulate.experiments import EffectAccumulator, assign_users, experiment_arms, window_probabilities
 from receval.simulate.faults import FACT_ENTITIES, FaultInjector
+from receval.simulate.policy_values import write_policy_values
 from receval.simulate.truth import TruthWriter
 from receval.simulate.world import COUNTRIES, DEVICES, World, build_world, dimension_batches
 from receval.simulate.writer import PartitionWriter, partition_paths
@@ -55,9 +56,15 @@ def simulate(cfg: SimConfig, seed: int, out: str | Path,
                         pd.Timedelta(days=cfg.attribution_window_days))
     clean_rows = dict.fromkeys(FACT_ENTITIES, 0)
     copies_rows = dict.fromkeys(FACT_ENTITIES, 0)
+    request_policies: list[pd.DataFrame] = []   # for the true policy values (no randomness)
 
     for day in range(cfg.n_days):
         output = days.generate(day)
+        req = output.batches["requests"].cols
+        request_policies.append(pd.DataFrame({
+            "request_id": req["request_id"],
+            "model_id": np.array(req["model_id"].vocab, dtype=object)[req["model_id"].codes],
+            "day": pd.Timestamp(cfg.start_us + day * US_PER_DAY, unit="us").date().isoformat()}))
         clean = {}
         for entity in FACT_ENTITIES:
             batch = output.batches[entity]
@@ -90,6 +97,7 @@ def simulate(cfg: SimConfig, seed: int, out: str | Path,
         "users": _users_frame(world, user_arm, arms),
         "items": _items_frame(world),
     })
+    write_policy_values(truth_dir, cfg, pd.concat(request_policies, ignore_index=True))
     return world_json
 
 

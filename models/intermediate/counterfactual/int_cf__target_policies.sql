@@ -1,0 +1,15 @@
+{#- Every target policy to evaluate, in the target-policy contract (policy_id, request_id,
+    item_id, position, target_probability): the built-ins plus each model named in the var
+    cf_target_policy_models (a user's own table, or the candidate-model policies). -#}
+select policy_id, request_id, item_id, position, target_probability
+from {{ ref('int_cf__builtin_target_policies') }}
+{% for model_name in var('cf_target_policy_models') %}
+union all
+select
+    cast(policy_id as varchar) as policy_id,
+    cast(request_id as bigint) as request_id,
+    cast(item_id as bigint) as item_id,
+    cast(position as integer) as position,
+    cast(target_probability as double) as target_probability
+from {{ ref(model_name) }}
+{% endfor %}
