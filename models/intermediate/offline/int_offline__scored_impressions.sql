@@ -1,0 +1,171 @@
+{#- The one input of the offline-evaluation marts: one row per model x task x impression,
+    the model's score for the logged item next to the label, the segment columns and the
+    split. Long on purpose: a new model joins the evaluation by adding one CTE that yields
+    (model_id, version, score_source, event_id, score) and one `union all` line in
+    `model_scores` below -- the seam for fct_model_scores (candidate models, issue 6):
+
+        candidate_scores as (
+            select model_id, version, 'candidate' as score_source, event_id, score
+            from ref('fct_model_scores')
+        ),
+
+    Everything downstream (metrics, deltas against the production model, reliability bins)
+    is keyed on model_id and needs no change.
+
+    Tasks:
+      click      label = is_clicked; ranking relevance = is_clicked (0/1); every impression.
+      conversion label = is_converted; ranking relevance graded purchase 2 > click 1 > none 0;
+                 only impressions whose labels are mature (a false is_converted is final)
+                 unless var offline_conversion_mature_only is false (then the mart says so). -#}
+
+{#- A table, not a view: both Python models read it, and the joins are done once. -#}
+{{ config(materialized='table') }}
+
+{%- set production_model = var('offline_production_model') -%}
+{%- set splits = var('offline_splits') -%}
+
+with labels as (
+    select * from {{ ref('fct_impression_labels') }}
+),
+
+splits as (
+    select impression_date, split from {{ ref('dim_split_dates') }}
+    where split in ({% for s in splits %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+),
+
+requests as (
+    select request_id, device, surface from {{ ref('stg_landing__requests') }}
+),
+
+users as (
+    select user_id, signup_at from {{ ref('dim_users') }}
+),
+
+items as (
+    select item_id, category, created_at from {{ ref('dim_items') }}
+),
+
+-- The production policy's own lists, with the score it served (a ranking score).
+served_scores as (
+    select
+        model_id,
+        cast('logged' as varchar) as version,
+        cast('served' as varchar) as score_source,
+        event_id,
+        score
+    from labels
+    where model_id = '{{ production_model }}'
+      and score is not null
+),
+
+-- Challengers scored off the critical path on the same (production) requests.
+shadow_ranked as (
+    select
+        shadow.model_id,
+        labels.event_id,
+        shadow.score,
+        row_number() over (
+            partition by shadow.model_id, shadow.request_id, shadow.item_id
+            order by shadow.ts, shadow.event_id
+        ) as score_rank
+    from {{ ref('stg_landing__shadow_scores') }} as shadow
+    inner join labels
+        on labels.request_id = shadow.request_id
+        and labels.item_id = shadow.item_id
+        and labels.model_id = '{{ production_model }}'
+    where shadow.score is not null
+),
+
+shadow_scores as (
+    select
+        model_id,
+        cast('logged' as varchar) as version,
+        cast('shadow' as varchar) as score_source,
+        event_id,
+        score
+    from shadow_ranked
+    where score_rank = 1
+),
+
+-- The seam: add candidate models here (see the header).
+model_scores as (
+    select * from served_scores
+    union all
+    select * from shadow_scores
+),
+
+impressions as (
+    select
+        labels.event_id,
+        labels.request_id,
+        labels.user_id,
+        labels.item_id,
+        labels.position,
+        labels.impression_date,
+        splits.split,
+        labels.is_clicked,
+        labels.is_converted,
+        labels.is_label_mature,
+        coalesce(requests.device, 'unknown') as device,
+        case
+            when users.signup_at is null then 'unknown'
+            when labels.impression_ts < {{ dbt.dateadd('day', var('offline_new_user_days'), 'users.signup_at') }}
+                then 'new'
+            else 'returning'
+        end as user_tenure,
+        case
+            when items.created_at is null then 'unknown'
+            when labels.impression_ts < {{ dbt.dateadd('day', var('offline_cold_start_days'), 'items.created_at') }}
+                then 'cold_start'
+            else 'warm'
+        end as item_freshness,
+        coalesce(items.category, 'unknown') as item_category
+    from labels
+    inner join splits on splits.impression_date = labels.impression_date
+    left join requests on requests.request_id = labels.request_id
+    left join users on users.user_id = labels.user_id
+    left join items on items.item_id = labels.item_id
+    where labels.model_id = '{{ production_model }}'
+),
+
+tasks as (
+    select
+        cast('click' as varchar) as task,
+        impressions.*,
+        case when is_clicked then 1 else 0 end as label,
+        case when is_clicked then 1 else 0 end as relevance
+    from impressions
+    union all
+    select
+        cast('conversion' as varchar) as task,
+        impressions.*,
+        case when is_converted then 1 else 0 end as label,
+        case when is_converted then 2 when is_clicked then 1 else 0 end as relevance
+    from impressions
+    {%- if var('offline_conversion_mature_only') %}
+    where is_label_mature
+    {%- endif %}
+)
+
+select
+    model_scores.model_id,
+    model_scores.version,
+    model_scores.score_source,
+    tasks.task,
+    tasks.request_id,
+    tasks.item_id,
+    tasks.event_id,
+    tasks.user_id,
+    tasks.position,
+    model_scores.score,
+    tasks.label,
+    tasks.relevance,
+    tasks.is_label_mature,
+    tasks.impression_date,
+    tasks.split,
+    tasks.device,
+    tasks.user_tenure,
+    tasks.item_freshness,
+    tasks.item_category
+from model_scores
+inner join tasks on tasks.event_id = model_scores.event_id

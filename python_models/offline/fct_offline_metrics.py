@@ -1,0 +1,26 @@
+"""fct_offline_metrics: one row per model x task x split x segment x period x metric.
+
+Thin: the scored impressions in, one package call (receval.metrics.marts), Arrow out.
+Grain and columns: python_models/offline/_offline__models.yml; the math:
+docs/offline_metrics.md.
+"""
+from receval.metrics.marts import offline_metrics_table
+from receval.warehouse import to_arrow
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    mature_only = dbt.config.get("conversion_mature_only")
+    ranking_ks = dbt.config.get("ranking_ks")
+    return offline_metrics_table(
+        to_arrow(dbt.ref("int_offline__scored_impressions")),
+        baseline_model=dbt.config.get("production_model"),
+        ks=[int(k) for k in ranking_ks],
+        n_bins=int(dbt.config.get("ece_bins")),
+        n_boot=int(dbt.config.get("n_bootstrap")),
+        n_boot_daily=int(dbt.config.get("n_bootstrap_daily")),
+        seed=int(dbt.config.get("seed")),
+        confidence=float(dbt.config.get("confidence")),
+        resample_unit=dbt.config.get("resample_unit"),
+        label_maturity={"conversion": "mature_only" if mature_only else "includes_immature"},
+    )

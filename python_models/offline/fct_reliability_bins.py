@@ -1,0 +1,17 @@
+"""fct_reliability_bins: one row per model x task x split x binning strategy x bin.
+
+Thin: the scored impressions in, one package call (receval.metrics.marts), Arrow out.
+"""
+from receval.metrics.marts import reliability_bins_table
+from receval.warehouse import to_arrow
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    mature_only = dbt.config.get("conversion_mature_only")
+    return reliability_bins_table(
+        to_arrow(dbt.ref("int_offline__scored_impressions")),
+        n_bins=int(dbt.config.get("ece_bins")),
+        confidence=float(dbt.config.get("confidence")),
+        conversion_mature_only=bool(mature_only),
+    )

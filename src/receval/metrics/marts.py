@@ -1,0 +1,381 @@
+r"""The offline-evaluation marts as tables: one call per mart, Arrow in, Arrow out.
+
+The dbt Python models ``fct_offline_metrics`` and ``fct_reliability_bins`` are thin
+wrappers over :func:`offline_metrics_table` and :func:`reliability_bins_table`. Both read
+the long table ``int_offline__scored_impressions`` (one row per model x task x
+impression: ``model_id, task, request_id, event_id, user_id, score, label, relevance,
+impression_date, split`` and the segment columns) and call the metric functions of this
+package once per cell, so every number is the same one a user gets by calling
+:func:`receval.metrics.report.classification_metrics` /
+:func:`receval.metrics.ranking.ranking_metrics` on the cell's rows.
+
+Cells: model x task x split x segment (``all``; each value of every segment column) x
+period (``overall`` = the whole split; ``day`` = one impression date). Every segment value
+seen for a (model, task) is reported in every (split, period): a combination with no rows
+is an *empty segment* row (value null, ``reason`` says so), never a missing row or a 0.
+
+Undefined values are explicit (``value`` null, ``reason`` set): an empty segment, a
+segment with one class (AUC, AP), no request with a relevant item (NDCG, MRR, recall),
+all scores tied (every ranking metric: the model does not order the segment, so a 0.5 AUC
+would be a default, not a measurement), and scores outside [0, 1] (log-loss, Brier,
+calibration, ECE: the score is not a probability).
+
+Ranking metrics (NDCG@K, MRR, recall@K) re-rank each logged list by the model's scores;
+they are computed on request-level segments only (all, and the columns in
+``request_segments``): an item-level segment (category, cold-start) cuts lists apart.
+
+Deltas: for every model other than ``baseline_model``, ``delta_<metric>`` = model -
+baseline on the rows both scored (paired by ``event_id``), with paired intervals (the same
+bootstrap resamples for both models; paired CLT for means; paired per-request differences
+for the ranking metrics).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from .calibration import reliability_bins
+from .classification import average_precision, roc_auc, roc_auc_delta
+from .ranking import ranking_deltas, ranking_metrics
+from .report import classification_metrics
+from .results import MetricResult, undefined
+from .uncertainty import mean_with_clt
+
+__all__ = ["offline_metrics_table", "reliability_bins_table", "OFFLINE_METRICS_SCHEMA",
+           "RELIABILITY_BINS_SCHEMA", "SEGMENT_COLUMNS", "REQUEST_SEGMENTS"]
+
+SEGMENT_COLUMNS = ("device", "user_tenure", "item_freshness", "item_category")
+REQUEST_SEGMENTS = ("device", "user_tenure")
+
+REASON_EMPTY = "empty segment: no rows"
+REASON_EMPTY_IMMATURE = ("empty segment: no impression with a mature conversion label "
+                         "(attribution window still open)")
+REASON_NOT_PROB = "score is not a probability (outside [0, 1])"
+REASON_TIED = "all scores tied: the model does not rank this segment"
+
+PROB_METRICS = ("log_loss", "brier_score", "calibration_in_the_large", "ece_uniform",
+                "ece_quantile", "mean_predicted")
+CLASSIFICATION_METRICS = ("roc_auc", "average_precision", "log_loss", "brier_score",
+                          "calibration_in_the_large", "ece_uniform", "ece_quantile",
+                          "mean_predicted", "observed_rate")
+
+OFFLINE_METRICS_SCHEMA = pa.schema([
+    ("model_id", pa.string()), ("task", pa.string()), ("split", pa.string()),
+    ("segment_type", pa.string()), ("segment_value", pa.string()),
+    ("period", pa.string()), ("impression_date", pa.date32()),
+    ("metric", pa.string()), ("baseline_model_id", pa.string()),
+    ("value", pa.float64()), ("std_error", pa.float64()),
+    ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("confidence", pa.float64()),
+    ("n", pa.int64()), ("n_groups", pa.int64()), ("n_excluded", pa.int64()),
+    ("n_rows", pa.int64()), ("n_positive", pa.int64()),
+    ("method", pa.string()), ("reason", pa.string()),
+    ("model_value", pa.float64()), ("baseline_value", pa.float64()),
+    ("label_maturity", pa.string()),
+])
+
+RELIABILITY_BINS_SCHEMA = pa.schema([
+    ("model_id", pa.string()), ("task", pa.string()), ("split", pa.string()),
+    ("strategy", pa.string()), ("bin", pa.int32()),
+    ("bin_low", pa.float64()), ("bin_high", pa.float64()), ("n", pa.int64()),
+    ("n_positive", pa.int64()),
+    ("mean_predicted", pa.float64()), ("observed_rate", pa.float64()),
+    ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("confidence", pa.float64()),
+    ("interval_method", pa.string()), ("reason", pa.string()),
+])
+
+
+def _f(x: Any) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _metric_names(ks: Sequence[int], request_level: bool, delta: bool) -> list[str]:
+    names = list(CLASSIFICATION_METRICS)
+    if request_level:
+        names += [f"ndcg@{k}" for k in ks] + ["mrr"] + [f"recall@{k}" for k in ks]
+    if delta:
+        names += ["delta_" + m for m in names if m != "observed_rate"]
+    return names
+
+
+def _is_rank_metric(name: str) -> bool:
+    base = name.removeprefix("delta_")
+    return base in ("roc_auc", "average_precision", "mrr") or "@" in base
+
+
+def _is_prob_metric(name: str) -> bool:
+    return name.removeprefix("delta_") in PROB_METRICS
+
+
+def cell_metrics(y: np.ndarray, s: np.ndarray, request: np.ndarray, relevance: np.ndarray, *,
+                 ks: Sequence[int], request_level: bool, s_baseline: np.ndarray | None = None,
+                 groups: np.ndarray | None = None, n_bins: int = 10, n_boot: int = 200,
+                 seed: int = 0, confidence: float = 0.95,
+                 empty_reason: str = REASON_EMPTY) -> dict[str, MetricResult]:
+    """Every offline metric of one model on one cell's rows (and its deltas vs a baseline).
+
+    ``y`` binary labels, ``s`` the model's scores, ``request`` the request of each row (the
+    logged list for the ranking metrics), ``relevance`` the graded relevance, ``groups`` the
+    bootstrap / cluster unit (default ``request``). ``s_baseline`` (NaN where the baseline
+    did not score the row) adds ``delta_*`` results on the rows both scored.
+    """
+    n = y.size
+    groups = request if groups is None else groups
+    names = _metric_names(ks, request_level, s_baseline is not None)
+    if n == 0:
+        return {m: undefined(m, empty_reason, confidence=confidence) for m in names}
+    out: dict[str, MetricResult] = {}
+    is_prob = bool(np.all((s >= 0) & (s <= 1)))
+    tied = bool(s.min() == s.max())
+    delta_prob, delta_tied = is_prob, tied
+    if is_prob:
+        out.update(classification_metrics(y, s, groups=groups, n_bins=n_bins, n_boot=n_boot,
+                                          seed=seed, confidence=confidence))
+        out["mean_predicted"] = mean_with_clt(s, name="mean_predicted", clusters=groups,
+                                              confidence=confidence, bounds=(0.0, 1.0))
+    else:
+        out["roc_auc"] = roc_auc(y, s, groups=groups, n_boot=n_boot, seed=seed, confidence=confidence)
+        out["average_precision"] = average_precision(y, s, groups=groups, n_boot=n_boot, seed=seed,
+                                                     confidence=confidence)
+    out["observed_rate"] = mean_with_clt(y.astype(np.float64), name="observed_rate",
+                                         clusters=groups, confidence=confidence, bounds=(0.0, 1.0))
+    if request_level:
+        out.update(ranking_metrics(request, s, relevance, k=list(ks), clusters=groups,
+                                   confidence=confidence))
+    if s_baseline is not None:
+        both = ~np.isnan(s_baseline)
+        yb, sa, sb, rq, gb, rl = y[both], s[both], s_baseline[both], request[both], groups[both], relevance[both]
+        if yb.size == 0:
+            for m in names:
+                if m.startswith("delta_"):
+                    out[m] = undefined(m, "no rows scored by both the model and the baseline",
+                                       confidence=confidence)
+        else:
+            base_prob = bool(np.all((sb >= 0) & (sb <= 1)))
+            if is_prob and base_prob:
+                cm = classification_metrics(yb, sa, y_prob_baseline=sb, groups=gb, n_bins=n_bins,
+                                            n_boot=n_boot, seed=seed, confidence=confidence)
+                out.update({k: v for k, v in cm.items() if k.startswith("delta_")})
+                d = mean_with_clt(sa - sb, name="delta_mean_predicted", clusters=gb,
+                                  confidence=confidence)
+                out["delta_mean_predicted"] = d
+            else:
+                out["delta_roc_auc"] = roc_auc_delta(yb, sa, sb, groups=gb, n_boot=n_boot, seed=seed,
+                                                     confidence=confidence)
+            if "delta_roc_auc" not in out:  # one class on the paired rows
+                out["delta_roc_auc"] = roc_auc_delta(yb, sa, sb, groups=gb, n_boot=n_boot, seed=seed,
+                                                     confidence=confidence)
+            if request_level:
+                out.update(ranking_deltas(rq, sa, sb, rl, k=list(ks), clusters=gb,
+                                          confidence=confidence))
+            delta_tied = tied or bool(sb.min() == sb.max())
+            delta_prob = is_prob and base_prob
+    res: dict[str, MetricResult] = {}
+    for m in names:
+        r = out.get(m)
+        d = m.startswith("delta_")
+        if not (delta_prob if d else is_prob) and _is_prob_metric(m):
+            r = undefined(m, REASON_NOT_PROB, n=n, confidence=confidence)
+        elif (delta_tied if d else tied) and _is_rank_metric(m):
+            r = undefined(m, REASON_TIED, n=n, confidence=confidence)
+        elif r is None:
+            r = undefined(m, "undefined on this segment", n=n, confidence=confidence)
+        res[m] = r
+    return res
+
+
+def _rows_of(results: dict[str, MetricResult], key: dict, n_rows: int, n_pos: int,
+             baseline_model: str, out: dict[str, list]) -> None:
+    for m, r in results.items():
+        is_delta = m.startswith("delta_")
+        extra = r.extra or {}
+        row = dict(key)
+        row.update(
+            metric=m, baseline_model_id=baseline_model if is_delta else None,
+            value=None if r.reason is not None else _f(r.value),
+            std_error=_f(r.std_error), ci_low=_f(r.ci_low), ci_high=_f(r.ci_high),
+            confidence=float(r.confidence), n=int(r.n),
+            n_groups=None if r.n_groups is None else int(r.n_groups),
+            n_excluded=int(r.n_excluded), n_rows=n_rows, n_positive=n_pos,
+            method=r.method, reason=r.reason,
+            model_value=_f(extra["model"]) if is_delta and "model" in extra else None,
+            baseline_value=_f(extra["baseline"]) if is_delta and "baseline" in extra else None,
+        )
+        if row["value"] is None and row["reason"] is None:
+            row["reason"] = "undefined"
+        for c in out:
+            out[c].append(row.get(c))
+
+
+def offline_metrics_table(scored: pa.Table, *, baseline_model: str = "prod_v1",
+                          ks: Sequence[int] = (5, 10, 20), n_bins: int = 10, n_boot: int = 200,
+                          n_boot_daily: int | None = None, seed: int = 0,
+                          confidence: float = 0.95, resample_unit: str = "request_id",
+                          segment_columns: Sequence[str] = SEGMENT_COLUMNS,
+                          request_segments: Sequence[str] = REQUEST_SEGMENTS,
+                          label_maturity: dict[str, str] | None = None,
+                          tasks: Sequence[str] = ("click", "conversion"),
+                          daily_segment_types: Sequence[str] | None = ("all",)) -> pa.Table:
+    """``fct_offline_metrics``: every metric of every model x task x split x segment x period.
+
+    Parameters
+    ----------
+    scored : pyarrow.Table
+        ``int_offline__scored_impressions``.
+    baseline_model : str
+        The production model the ``delta_*`` rows compare against.
+    ks : list of int
+        Cutoffs of NDCG@K and recall@K.
+    n_bins : int
+        ECE bins (equal-width and equal-mass).
+    n_boot, n_boot_daily : int
+        Bootstrap replicates over ``resample_unit`` for the overall / daily cells
+        (``n_boot_daily`` None = ``n_boot``).
+    seed : int
+        Bootstrap seed (the same for every cell; paired deltas share the resamples).
+    resample_unit : {"request_id", "user_id"}
+        The unit resampled by the bootstrap and clustered by the CLT standard errors.
+    daily_segment_types : list of str or None
+        Segment types also reported per day (``period = day``); None = every one.
+        Default ``("all",)``: the daily trend of the whole split, the segments overall.
+    tasks : list of str
+        Tasks reported for every model (a task with no rows, e.g. conversions none of
+        whose labels are mature yet, gives empty-segment rows with the reason).
+    label_maturity : dict task -> str
+        Written to the ``label_maturity`` column (e.g. ``{"conversion": "mature_only"}``).
+
+    Returns
+    -------
+    pyarrow.Table with :data:`OFFLINE_METRICS_SCHEMA`; grain (model_id, task, split,
+    segment_type, segment_value, period, impression_date, metric).
+    """
+    label_maturity = label_maturity or {}
+    n_boot_daily = n_boot if n_boot_daily is None else n_boot_daily
+    df = scored.to_pandas()
+    df = df.sort_values(["model_id", "task", "split", "request_id", "event_id"], kind="stable")
+    df = df.reset_index(drop=True)
+    df["segment_all"] = "all"
+    out: dict[str, list] = {f.name: [] for f in OFFLINE_METRICS_SCHEMA}
+    base_scores = {}
+    for task, t in df[df["model_id"] == baseline_model].groupby("task", sort=False):
+        base_scores[task] = t.set_index("event_id")["score"]
+    seg_specs = [("all", "segment_all", True)] + [
+        (c, c, c in request_segments) for c in segment_columns]
+    for model_id, md in df.groupby("model_id", sort=True):
+        # Every (task, split, segment value, day) the model has rows for in any task is
+        # reported for every task: a cell with no rows is an explicit empty-segment row.
+        split_days = {sp: sorted(g["impression_date"].unique())
+                      for sp, g in md.groupby("split", sort=True)}
+        universe = {col: sorted(md[col].dropna().unique()) for _, col, _ in seg_specs}
+        by_task = dict(tuple(md.groupby("task", sort=False)))
+        for task in tasks:
+            mt = by_task.get(task, md.iloc[:0]).reset_index(drop=True)
+            empty_reason = REASON_EMPTY
+            if task == "conversion" and label_maturity.get(task) == "mature_only":
+                empty_reason = REASON_EMPTY_IMMATURE
+            with_baseline = model_id != baseline_model
+            sb_all = None
+            if with_baseline:
+                sb_all = (mt["event_id"].map(base_scores[task]).to_numpy(np.float64)
+                          if task in base_scores else np.full(len(mt), np.nan))
+            y_all = mt["label"].to_numpy(np.int64)
+            s_all = mt["score"].to_numpy(np.float64)
+            rq_all = mt["request_id"].to_numpy()
+            rel_all = mt["relevance"].to_numpy(np.float64)
+            g_all = mt[resample_unit].to_numpy()
+            splits = dict(tuple(mt.groupby("split", sort=True)))
+            for split, days in split_days.items():
+                st = splits.get(split, mt.iloc[:0])
+                for seg_type, col, req_level in seg_specs:
+                    cells = {("overall", None, v): idx for v, idx in st.groupby(col).indices.items()}
+                    if daily_segment_types is None or seg_type in daily_segment_types:
+                        cells.update({("day", d, v): idx for (d, v), idx in
+                                      st.groupby(["impression_date", col]).indices.items()})
+                    periods = [("overall", [None])]
+                    if daily_segment_types is None or seg_type in daily_segment_types:
+                        periods.append(("day", days))
+                    for period, dates in periods:
+                        for d in dates:
+                            for v in universe[col]:
+                                idx = cells.get((period, d, v))
+                                rows = (st.index.to_numpy()[idx] if idx is not None
+                                        else np.empty(0, np.int64))
+                                nb = n_boot if period == "overall" else n_boot_daily
+                                res = cell_metrics(
+                                    y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
+                                    request_level=req_level,
+                                    s_baseline=None if sb_all is None else sb_all[rows],
+                                    groups=g_all[rows], n_bins=n_bins, n_boot=nb, seed=seed,
+                                    confidence=confidence, empty_reason=empty_reason)
+                                key = dict(model_id=model_id, task=task, split=split,
+                                           segment_type=seg_type, segment_value=str(v),
+                                           period=period,
+                                           impression_date=None if d is None else _as_date(d),
+                                           label_maturity=label_maturity.get(task, "all_impressions"))
+                                _rows_of(res, key, int(rows.size), int(y_all[rows].sum()),
+                                         baseline_model, out)
+    return pa.table(out, schema=OFFLINE_METRICS_SCHEMA)
+
+
+def _as_date(d):
+    import datetime as _dt
+    import pandas as pd
+    if isinstance(d, _dt.date) and not isinstance(d, _dt.datetime):
+        return d
+    return pd.Timestamp(d).date()
+
+
+def reliability_bins_table(scored: pa.Table, *, n_bins: int = 10,
+                           strategies: Sequence[str] = ("uniform", "quantile"),
+                           confidence: float = 0.95,
+                           tasks: Sequence[str] = ("click", "conversion"),
+                           conversion_mature_only: bool = True) -> pa.Table:
+    """``fct_reliability_bins``: per model x task x split x strategy x bin, the mean
+    prediction, the observed rate with its Wilson interval, and the count.
+
+    Every bin of the equal-width strategy is kept (empty bins have n = 0 and null means).
+    A model whose scores are not probabilities gets one row per (task, split, strategy)
+    with ``bin`` -1, null values and the reason; so does a (model, task, split) with no
+    rows (e.g. conversions none of whose labels are mature yet).
+    """
+    empty_reason = {"conversion": REASON_EMPTY_IMMATURE} if conversion_mature_only else {}
+    df = scored.to_pandas()
+    out: dict[str, list] = {f.name: [] for f in RELIABILITY_BINS_SCHEMA}
+    groups = dict(tuple(df.groupby(["model_id", "task", "split"], sort=True)))
+    pairs = df[["model_id", "split"]].drop_duplicates().itertuples(index=False)
+    cells = sorted({(m, t, sp) for m, sp in pairs for t in tasks})
+    for model_id, task, split in cells:
+        g = groups.get((model_id, task, split), df.iloc[:0])
+        y = g["label"].to_numpy(np.int64)
+        p = g["score"].to_numpy(np.float64)
+        is_prob = bool(np.all((p >= 0) & (p <= 1)))
+        for strategy in strategies:
+            key = dict(model_id=model_id, task=task, split=split, strategy=strategy,
+                       confidence=confidence, interval_method="wilson")
+            if not is_prob or y.size == 0:
+                row = dict(key, bin=-1, n=int(y.size), n_positive=int(y.sum()),
+                           reason=REASON_NOT_PROB if y.size else empty_reason.get(task, REASON_EMPTY))
+                for c in out:
+                    out[c].append(row.get(c))
+                continue
+            t = reliability_bins(y, p, n_bins=n_bins, strategy=strategy, confidence=confidence)
+            b = np.minimum(np.floor(p * n_bins).astype(np.int64), n_bins - 1) if strategy == "uniform" \
+                else None
+            for i in range(t.count.size):
+                if b is not None:
+                    npos = int(y[b == i].sum())
+                else:
+                    npos = int(round(t.observed_rate[i] * t.count[i])) if t.count[i] else 0
+                row = dict(key, bin=i, bin_low=_f(t.bin_low[i]), bin_high=_f(t.bin_high[i]),
+                           n=int(t.count[i]), n_positive=npos,
+                           mean_predicted=_f(t.mean_predicted[i]),
+                           observed_rate=_f(t.observed_rate[i]),
+                           ci_low=_f(t.ci_low[i]), ci_high=_f(t.ci_high[i]),
+                           reason=None if t.count[i] else "empty bin")
+                for c in out:
+                    out[c].append(row.get(c))
+    return pa.table(out, schema=RELIABILITY_BINS_SCHEMA)
