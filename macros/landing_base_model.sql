@@ -1,7 +1,11 @@
 {#- The shared mechanics of the landing zone, generated per entity from the contract:
-    type, validate (one reject reason per row, first match in var('landing_reject_reasons')
-    order), and rank deliveries of the same event_id (earliest delivery wins). One scan of
-    the raw files per entity; everything downstream reads the resulting base table. -#}
+    - landing_base_model: type and validate every raw row (one reject reason per row, the
+      first match in var('landing_reject_reasons') order). A view: a scan of Parquet is
+      cheap, materialising every raw row is not.
+    - landing_duplicates_model: every valid copy of an event_id delivered more than once,
+      ranked by delivery (earliest wins). A table, and a small one: only the redelivered
+      events are sorted, not the whole log.
+    - landing_kept_rows: the staging rows: valid, and the first delivery of each event. -#}
 
 {% macro landing_contract_columns(entity) -%}
   {#- The contract's columns for an entity, in order, from the source yml (which
@@ -30,7 +34,7 @@
   {%- set null_checks = [] -%}
   {%- for key in keys -%}{%- do null_checks.append('typed.' ~ key ~ ' is null') -%}{%- endfor -%}
   {%- set conditions = {
-      'schema_mismatch': 'files.has_schema_mismatch',
+      'schema_mismatch': 'mismatched_files.source_file is not null',
       'null_key': null_checks | join(' or '),
       'future_timestamp': 'typed.ts > ' ~ dbt.dateadd('minute', 60 + var('clock_skew_tolerance_minutes') | int, 'typed.landed_at'),
   } -%}
@@ -66,11 +70,11 @@ with source as (
 
 ),
 
-files as (
+mismatched_files as (
 
-    select source_file, file_ordinal, has_schema_mismatch
+    select source_file
     from {{ ref('base_landing__files') }}
-    where entity = '{{ entity }}'
+    where entity = '{{ entity }}' and has_schema_mismatch
 
 ),
 {%- if 'unknown_user' in conditions %}
@@ -110,59 +114,19 @@ validated as (
 
     select
         typed.*,
-        -- one integer to sort deliveries by (a file holds fewer than 2^32 rows): sorting on
-        -- it is several times faster than on (landed_at, source_file, file_row_number)
-        files.file_ordinal * 4294967296 + typed.file_row_number as delivery_key,
         case
             {%- for reason in reasons if reason in conditions %}
             when {{ conditions[reason] }} then '{{ reason }}'
             {%- endfor %}
         end as reject_reason
     from typed
-    left join files on typed.source_file = files.source_file
+    left join mismatched_files on typed.source_file = mismatched_files.source_file
     {%- if 'unknown_user' in conditions %}
     left join valid_users on typed.user_id = valid_users.user_id
     {%- endif %}
     {%- if 'unknown_item' in conditions %}
     left join valid_items on typed.item_id = valid_items.item_id
     {%- endif %}
-
-),
-
-flagged as (
-
-    select
-        {%- for name in names %}
-        {{ name }},
-        {%- endfor %}
-        landed_at,
-        source_file,
-        file_row_number,
-        delivery_key,
-        reject_reason,
-        -- the row as it landed, kept only where it is rejected
-        case when reject_reason is not null then
-            {{ landing_row_to_json(names, prefix='raw__') }}
-        end as payload,
-        {{ landing_row_hash(names) }} as payload_hash
-    from validated
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over delivery as delivery_order,
-        first_value(payload_hash) over delivery as kept_payload_hash
-    from flagged
-    -- earliest delivery (arrival partition, file, row in file) first: stable as later
-    -- partitions land. Valid and rejected copies are ranked apart, so a rejected first
-    -- copy does not shadow a valid later one.
-    window delivery as (
-        partition by event_id, reject_reason is null
-        order by delivery_key
-    )
 
 )
 
@@ -174,12 +138,85 @@ select
     source_file,
     file_row_number,
     reject_reason,
-    payload,
-    case when reject_reason is null then delivery_order end as delivery_rank,
-    coalesce(reject_reason is null and delivery_order > 1 and payload_hash <> kept_payload_hash, false)
-        as is_conflicting_duplicate
+    -- the row as it landed, kept only where it is rejected
+    case when reject_reason is not null then
+        {{ landing_row_to_json(names, prefix='raw__') }}
+    end as payload
+from validated
+
+{%- endmacro %}
+
+
+{% macro landing_duplicates_model(entity) -%}
+{%- set names = landing_contract_columns(entity) | map(attribute='name') | list -%}
+{%- set base = ref('base_landing__' ~ entity) -%}
+{%- set qualified = [] -%}
+{%- for name in names %}{% do qualified.append('base.' ~ name) %}{% endfor -%}
+
+with redelivered as (
+
+    select event_id
+    from {{ base }}
+    where reject_reason is null
+    group by event_id
+    having count(*) > 1
+
+),
+
+copies as (
+
+    select
+        base.*,
+        files.file_ordinal,
+        {{ landing_row_hash(qualified) }} as payload_hash
+    from {{ base }} as base
+    inner join redelivered on base.event_id = redelivered.event_id
+    inner join {{ ref('base_landing__files') }} as files
+        on files.entity = '{{ entity }}' and base.source_file = files.source_file
+    where base.reject_reason is null
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over delivery as delivery_rank,
+        first_value(payload_hash) over delivery as kept_payload_hash
+    from copies
+    -- earliest delivery (file in delivery order, then row in the file) first: stable as
+    -- later partitions land
+    window delivery as (partition by event_id order by file_ordinal, file_row_number)
+
+)
+
+select
+    {%- for name in names %}
+    {{ name }},
+    {%- endfor %}
+    landed_at,
+    source_file,
+    file_row_number,
+    delivery_rank,
+    delivery_rank > 1 and payload_hash <> kept_payload_hash as is_conflicting_duplicate
 from ranked
 
+{%- endmacro %}
+
+
+{% macro landing_kept_rows(entity) -%}
+  {#- Valid rows of events delivered once, plus the first delivery of redelivered ones. -#}
+  {%- set columns = (landing_contract_columns(entity) | map(attribute='name') | list)
+                    + ['landed_at', 'source_file'] -%}
+    select {{ columns | join(', ') }}
+    from {{ ref('base_landing__' ~ entity) }}
+    where reject_reason is null
+      -- an anti-join against the few redelivered events, not a sort of the whole log
+      and event_id not in (select event_id from {{ ref('base_landing__' ~ entity ~ '_duplicates') }})
+    union all
+    select {{ columns | join(', ') }}
+    from {{ ref('base_landing__' ~ entity ~ '_duplicates') }}
+    where delivery_rank = 1
 {%- endmacro %}
 
 

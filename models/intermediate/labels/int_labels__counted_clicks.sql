@@ -1,5 +1,9 @@
 -- One row per click that counts for an impression: same request and item, at most
--- click_window_minutes after the impression (both ends inclusive).
+-- click_window_minutes after the impression (both ends inclusive). A table: the labels
+-- read it twice (clicks, and purchases through their attributed click), and it is small
+-- next to the impressions it is joined from.
+{{ config(materialized='table') }}
+
 with impressions as (
     select event_id, request_id, item_id, ts from {{ ref('stg_landing__impressions') }}
 ),

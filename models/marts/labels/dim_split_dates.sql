@@ -4,16 +4,14 @@
 -- are out_of_window. Join on impression_date; the split is not stored on the incremental
 -- labels table because it moves each time a new day lands.
 with dates as (
-    select distinct cast(ts as date) as impression_date
-    from {{ ref('stg_landing__impressions') }}
+    select distinct impression_date from {{ ref('fct_impression_labels') }}
 ),
 
 days_back as (
     select
-        dates.impression_date,
-        {{ dbt.datediff('dates.impression_date', 'data_end.last_impression_date', 'day') }} as days_before_end
+        impression_date,
+        {{ dbt.datediff('impression_date', '(select max(impression_date) from dates)', 'day') }} as days_before_end
     from dates
-    cross join {{ ref('int_labels__data_end') }} as data_end
 )
 
 select

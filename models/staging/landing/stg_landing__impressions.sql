@@ -1,6 +1,7 @@
 with source as (
 
-    select * from {{ ref('base_landing__impressions') }}
+    -- valid rows, the first delivery of each event_id
+    {{ landing_kept_rows('impressions') }}
 
 ),
 
@@ -20,8 +21,6 @@ renamed as (
         landed_at,
         source_file
     from source
-    -- valid rows, first delivery of each event_id
-    where delivery_rank = 1
 
 )
 

@@ -17,11 +17,19 @@ with raw_counts as (
 
 ),
 
-staged as (
+rejected_counts as (
 
     {%- for entity in landing_entities() %}
-    select '{{ entity }}' as entity, landed_at, reject_reason, delivery_rank, is_conflicting_duplicate
+    select
+        '{{ entity }}' as entity,
+        cast(landed_at as date) as landed_date,
+        count(reject_reason) as rejected_rows
+        {%- for reason in reasons %},
+        count(case when reject_reason = '{{ reason }}' then 1 end) as {{ reason }}_rows
+        {%- endfor %}
     from {{ ref('base_landing__' ~ entity) }}
+    where reject_reason is not null
+    group by cast(landed_at as date)
     {%- if not loop.last %}
     union all
     {%- endif %}
@@ -29,20 +37,65 @@ staged as (
 
 ),
 
+duplicate_counts as (
+
+    {%- for entity in landing_entities() %}
+    select
+        '{{ entity }}' as entity,
+        cast(landed_at as date) as landed_date,
+        count(*) as duplicate_rows,
+        count(case when is_conflicting_duplicate then 1 end) as conflicting_duplicate_rows
+    from {{ ref('base_landing__' ~ entity ~ '_duplicates') }}
+    where delivery_rank > 1
+    group by cast(landed_at as date)
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+-- the staging models' own rows, so the reconciliation checks what consumers read
+kept_counts as (
+
+    {%- for entity in landing_entities() %}
+    select '{{ entity }}' as entity, cast(landed_at as date) as landed_date, count(*) as kept_rows
+    from {{ ref('stg_landing__' ~ entity) }}
+    group by cast(landed_at as date)
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+-- one row per entity x day with every count, whichever of them a day has
 staged_counts as (
 
     select
         entity,
-        cast(landed_at as date) as landed_date,
-        count(case when delivery_rank = 1 then 1 end) as kept_rows,
-        count(case when delivery_rank > 1 then 1 end) as duplicate_rows,
-        count(case when is_conflicting_duplicate then 1 end) as conflicting_duplicate_rows,
-        count(case when reject_reason is not null then 1 end) as rejected_rows
+        landed_date,
+        sum(kept_rows) as kept_rows,
+        sum(duplicate_rows) as duplicate_rows,
+        sum(conflicting_duplicate_rows) as conflicting_duplicate_rows,
+        sum(rejected_rows) as rejected_rows
         {%- for reason in reasons %},
-        count(case when reject_reason = '{{ reason }}' then 1 end) as {{ reason }}_rows
+        sum({{ reason }}_rows) as {{ reason }}_rows
         {%- endfor %}
-    from staged
-    group by entity, cast(landed_at as date)
+    from (
+        select entity, landed_date, kept_rows, 0 as duplicate_rows, 0 as conflicting_duplicate_rows,
+            0 as rejected_rows{% for reason in reasons %}, 0 as {{ reason }}_rows{% endfor %}
+        from kept_counts
+        union all
+        select entity, landed_date, 0, duplicate_rows, conflicting_duplicate_rows,
+            0{% for reason in reasons %}, 0{% endfor %}
+        from duplicate_counts
+        union all
+        select entity, landed_date, 0, 0, 0,
+            rejected_rows{% for reason in reasons %}, {{ reason }}_rows{% endfor %}
+        from rejected_counts
+    ) as counts
+    group by entity, landed_date
 
 ),
 

@@ -1,6 +1,7 @@
 with source as (
 
-    select * from {{ ref('base_landing__served_features') }}
+    -- valid rows, the first delivery of each event_id
+    {{ landing_kept_rows('served_features') }}
 
 ),
 
@@ -17,8 +18,6 @@ renamed as (
         landed_at,
         source_file
     from source
-    -- valid rows, first delivery of each event_id
-    where delivery_rank = 1
 
 )
 

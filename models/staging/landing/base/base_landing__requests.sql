@@ -1,5 +1,5 @@
-{#- Every raw requests row, typed, with its reject reason and delivery rank. -#}
-{{ config(materialized='table') }}
+{#- Every raw requests row, typed, with its reject reason (a view: see landing_base_model). -#}
+{{ config(materialized='view') }}
 -- unknown_user / unknown_item look up the valid dimension rows:
 -- depends_on: {{ ref('base_landing__users') }}
 
