@@ -81,7 +81,8 @@ def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: in
     n_actions = int(distinct["position"].max())
     ctx_codes = pd.MultiIndex.from_frame(distinct[list(CONTEXT)].fillna("unknown")).factorize()[0]
     cell = ctx_codes.astype(np.int64) * n_actions + (distinct["position"].to_numpy(np.int64) - 1)
-    req_codes = pd.factorize(distinct["request_id"])[0]
+    # sorted codes: the folds depend on the requests, not on the order rows arrive in
+    req_codes = pd.factorize(distinct["request_id"], sort=True)[0]
     fold = np.random.default_rng(random_state).integers(0, n_folds, req_codes.max() + 1)[req_codes]
     x = _context_features(distinct) if model != "cell" else None
     for reward in REWARDS:
@@ -166,6 +167,8 @@ def estimate_policy_values(
         One row per (policy_id, estimator, reward, day, segment); columns OUTPUT_COLUMNS.
     """
     frame = table.to_pandas() if isinstance(table, pa.Table) else table.copy()
+    # The engine returns rows in no set order; bootstrap draws and folds must not depend on it.
+    frame = frame.sort_values(["policy_id", "event_id"], kind="stable").reset_index(drop=True)
     if frame.empty:
         return pa.Table.from_pandas(pd.DataFrame(columns=list(OUTPUT_COLUMNS)), preserve_index=False)
     supported_all = frame[frame["has_support"].fillna(False).astype(bool)]
