@@ -88,7 +88,7 @@ def main() -> None:
     result["dbt_build"] = {"select": args.build_select or "everything", "wall_s": round(wall, 1),
                            "peak_rss_gib": round(peak, 2)}
     with duckdb.connect(str(scratch / "build" / "receval.duckdb"), read_only=True) as con:
-        impressions = con.sql("select count(*) from fct_impression_labels").fetchone()[0]
+        impressions = con.sql("select count(*) from fct_impression_labels").fetchall()[0][0]
     result["impressions"] = impressions
 
     layer_s, layer_wall, layer_peak = [], [], []

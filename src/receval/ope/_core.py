@@ -48,6 +48,7 @@ class BaseEstimator:
         # an int seed gives the same bootstrap every call; a Generator is consumed
         return v.check_random_state(self.random_state)
 
+
     def _result(
         self,
         *,
@@ -115,3 +116,15 @@ class BaseEstimator:
             bootstrap_ci_high=b_hi,
             n_bootstrap=self.n_bootstrap if math.isfinite(b_lo) else 0,
         )
+
+
+class ClippedEstimator(BaseEstimator):
+    """A weighting estimator with an optional ``clip`` on the importance weights."""
+
+    def __init__(self, clip: float | None = None, alpha: float = 0.05, n_bootstrap: int = 0,
+                 random_state: Any = 0) -> None:
+        super().__init__(alpha, n_bootstrap, random_state)
+        self.clip = v.check_clip(clip)
+
+    def _params(self) -> str:
+        return f"clip={self.clip}, " + super()._params()

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator
+from receval.ope._core import BaseEstimator, ClippedEstimator
 from receval.ope.results import OPEEstimate
 
 __all__ = ["DoublyRobust", "SelfNormalizedDoublyRobust"]
@@ -38,7 +38,7 @@ def _sndr_stat(s: np.ndarray) -> np.ndarray:
     return out
 
 
-class DoublyRobust(BaseEstimator):
+class DoublyRobust(ClippedEstimator):
     r"""Doubly robust estimator.
 
     .. math::
@@ -71,19 +71,6 @@ class DoublyRobust(BaseEstimator):
     """
 
     name = "dr"
-
-    def __init__(
-        self,
-        clip: float | None = None,
-        alpha: float = 0.05,
-        n_bootstrap: int = 0,
-        random_state: Any = 0,
-    ) -> None:
-        super().__init__(alpha, n_bootstrap, random_state)
-        self.clip = v.check_clip(clip)
-
-    def _params(self) -> str:
-        return f"clip={self.clip}, " + super()._params()
 
     def estimate_policy_value(
         self,

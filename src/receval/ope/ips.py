@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator, ratio_stat
+from receval.ope._core import BaseEstimator, ClippedEstimator, ratio_stat
 from receval.ope.results import OPEEstimate
 
 __all__ = ["IPS", "SNIPS"]
@@ -34,7 +34,7 @@ def _inputs(reward, p_log, p_target) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return r, pl, pt
 
 
-class IPS(BaseEstimator):
+class IPS(ClippedEstimator):
     r"""Inverse propensity scoring (Horvitz-Thompson), optionally clipped.
 
     .. math::
@@ -69,19 +69,6 @@ class IPS(BaseEstimator):
     """
 
     name = "ips"
-
-    def __init__(
-        self,
-        clip: float | None = None,
-        alpha: float = 0.05,
-        n_bootstrap: int = 0,
-        random_state: Any = 0,
-    ) -> None:
-        super().__init__(alpha, n_bootstrap, random_state)
-        self.clip = v.check_clip(clip)
-
-    def _params(self) -> str:
-        return f"clip={self.clip}, " + super()._params()
 
     def estimate_policy_value(
         self,

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator, ratio_stat
+from receval.ope._core import BaseEstimator, ClippedEstimator, ratio_stat
 from receval.ope.diagnostics import mean_unsupported
 from receval.ope.results import OPEEstimate
 
@@ -61,7 +61,7 @@ def _list_result(est: BaseEstimator, name: str, r, w, group_ids, clip, unsupport
     return replace(res, n=int(r.size), n_groups=g, unsupported_mass=mean_unsupported(unsupported_mass, g))
 
 
-class ItemPositionIPS(BaseEstimator):
+class ItemPositionIPS(ClippedEstimator):
     r"""Item-position (independent-slot) IPS for ranked lists.
 
     Each (item, position) pair is treated as its own action with its own marginal
@@ -100,19 +100,6 @@ class ItemPositionIPS(BaseEstimator):
     """
 
     name = "item_position_ips"
-
-    def __init__(
-        self,
-        clip: float | None = None,
-        alpha: float = 0.05,
-        n_bootstrap: int = 0,
-        random_state: Any = 0,
-    ) -> None:
-        super().__init__(alpha, n_bootstrap, random_state)
-        self.clip = v.check_clip(clip)
-
-    def _params(self) -> str:
-        return f"clip={self.clip}, " + super()._params()
 
     def estimate_policy_value(
         self,
@@ -181,7 +168,7 @@ def pbm_propensity(position_probs: Any, examination: Any, name: str = "position_
     return p @ th
 
 
-class PositionBasedIPS(BaseEstimator):
+class PositionBasedIPS(ClippedEstimator):
     r"""IPS under the position-based click model (PBM) of Li et al. (2018).
 
     Under PBM a shown item is clicked with probability :math:`\theta_k \alpha(x, i)`:
@@ -232,13 +219,12 @@ class PositionBasedIPS(BaseEstimator):
         n_bootstrap: int = 0,
         random_state: Any = 0,
     ) -> None:
-        super().__init__(alpha, n_bootstrap, random_state)
+        super().__init__(clip, alpha, n_bootstrap, random_state)
         self.examination = None if examination is None else v.check_propensity(examination, "examination")
-        self.clip = v.check_clip(clip)
 
     def _params(self) -> str:
         ex = None if self.examination is None else self.examination.tolist()
-        return f"examination={ex}, clip={self.clip}, " + super()._params()
+        return f"examination={ex}, " + super()._params()
 
     def _prop(self, x: Any, name: str, target: bool) -> np.ndarray:
         if np.ndim(x) == 2:
