@@ -2,6 +2,8 @@
 -- [first exposure, + experiment_metric_window_days) truncated at the data's end, and the
 -- same metrics over the experiment_pre_period_days before the first exposure (CUPED
 -- covariates; has_pre_period false when the user made no request then).
+{#- column prefix -> the condition on an event's time that puts it in that period -#}
+{%- set periods = {'': '>= users.first_exposure_at', 'pre_': '< users.first_exposure_at'} %}
 with exposures as (
     select * from {{ ref('fct_experiment_exposures') }}
     where not is_excluded
@@ -41,16 +43,15 @@ impression_metrics as (
     select
         users.experiment_id,
         users.user_id,
-        sum(case when impressions.impression_ts >= users.first_exposure_at then 1 else 0 end) as impressions,
-        sum(case when impressions.impression_ts >= users.first_exposure_at and impressions.is_clicked then 1 else 0 end) as clicks,
-        sum(case when impressions.impression_ts >= users.first_exposure_at then impressions.n_purchases else 0 end) as purchases,
-        max(case when impressions.impression_ts >= users.first_exposure_at and impressions.is_converted then 1 else 0 end) as converted,
-        sum(case when impressions.impression_ts >= users.first_exposure_at then impressions.revenue else 0 end) as revenue,
-        sum(case when impressions.impression_ts < users.first_exposure_at then 1 else 0 end) as pre_impressions,
-        sum(case when impressions.impression_ts < users.first_exposure_at and impressions.is_clicked then 1 else 0 end) as pre_clicks,
-        sum(case when impressions.impression_ts < users.first_exposure_at then impressions.n_purchases else 0 end) as pre_purchases,
-        max(case when impressions.impression_ts < users.first_exposure_at and impressions.is_converted then 1 else 0 end) as pre_converted,
-        sum(case when impressions.impression_ts < users.first_exposure_at then impressions.revenue else 0 end) as pre_revenue
+        {%- for prefix, period in periods.items() %}
+        {%- set in_period = 'impressions.impression_ts ' ~ period %}
+        sum(case when {{ in_period }} then 1 else 0 end) as {{ prefix }}impressions,
+        sum(case when {{ in_period }} and impressions.is_clicked then 1 else 0 end) as {{ prefix }}clicks,
+        sum(case when {{ in_period }} then impressions.n_purchases else 0 end) as {{ prefix }}purchases,
+        max(case when {{ in_period }} and impressions.is_converted then 1 else 0 end) as {{ prefix }}converted,
+        sum(case when {{ in_period }} then impressions.revenue else 0 end) as {{ prefix }}revenue
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
     from users
     inner join impressions
         on impressions.user_id = users.user_id
@@ -63,12 +64,13 @@ request_metrics as (
     select
         users.experiment_id,
         users.user_id,
-        sum(case when requests.ts >= users.first_exposure_at then 1 else 0 end) as requests,
         sum(case when requests.ts >= users.first_exposure_at and requests.status = 'error' then 1 else 0 end) as error_requests,
         sum(case when requests.ts >= users.first_exposure_at and requests.status = 'fallback' then 1 else 0 end) as fallback_requests,
-        sum(case when requests.ts >= users.first_exposure_at then requests.is_session_start else 0 end) as sessions,
-        sum(case when requests.ts < users.first_exposure_at then 1 else 0 end) as pre_requests,
-        sum(case when requests.ts < users.first_exposure_at then requests.is_session_start else 0 end) as pre_sessions
+        {%- for prefix, period in periods.items() %}
+        sum(case when requests.ts {{ period }} then 1 else 0 end) as {{ prefix }}requests,
+        sum(case when requests.ts {{ period }} then requests.is_session_start else 0 end) as {{ prefix }}sessions
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
     from users
     inner join requests
         on requests.user_id = users.user_id
