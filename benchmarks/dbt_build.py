@@ -43,7 +43,7 @@ def run_measured(cmd: list[str], env: dict) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 2**20
 
 
-def dbt_command(warehouse: Path, raw_path: Path, *args: str) -> tuple[list[str], dict]:
+def dbt_command(warehouse: Path, raw_path: Path, *args: str, extra_vars: dict | None = None) -> tuple[list[str], dict]:
     env = dict(
         os.environ,
         RECEVAL_DUCKDB_PATH=str(warehouse / "receval.duckdb"),
@@ -51,7 +51,8 @@ def dbt_command(warehouse: Path, raw_path: Path, *args: str) -> tuple[list[str],
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
     (warehouse / "marts").mkdir(parents=True, exist_ok=True)
-    dbt_vars = json.dumps({"raw_path": str(raw_path), "marts_path": str(warehouse / "marts")})
+    dbt_vars = json.dumps({"raw_path": str(raw_path), "marts_path": str(warehouse / "marts"),
+                           "model_store_path": str(warehouse / "models"), **(extra_vars or {})})
     cmd = [str(BIN_DIR / "dbt"), "--no-use-colors", *args, "--profiles-dir", str(PROJECT_DIR),
            "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs"),
            "--vars", dbt_vars]

@@ -37,7 +37,8 @@ class Warehouse:
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a dbt command against this warehouse; raise with dbt's output on failure."""
         self.marts_path.mkdir(parents=True, exist_ok=True)
-        dbt_vars = {"raw_path": str(self.raw_path), "marts_path": str(self.marts_path)}
+        dbt_vars = {"raw_path": str(self.raw_path), "marts_path": str(self.marts_path),
+                    "model_store_path": str(self.root / "models")}
         dbt_vars.update(self.extra_vars or {})
         env = dict(
             os.environ,

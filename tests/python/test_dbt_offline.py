@@ -77,7 +77,9 @@ pytestmark = pytest.mark.dbt
 
 def test_grain_is_unique_and_every_model_task_split_segment_is_there(metrics):
     assert not metrics.duplicated(KEY).any()
-    assert set(metrics.model_id) == {"prod_v1", "challenger_v1"}
+    assert set(metrics.model_id) == {"prod_v1", "challenger_v1", "xgboost", "mmoe", "popularity"}
+    # Candidates are scored on the test split only (var model_score_splits).
+    assert set(metrics.loc[metrics.model_id == "mmoe", "split"]) == {"test"}
     assert set(metrics.task) == {"click", "conversion"}
     assert set(metrics.split) == {"train", "validation", "test"}
     assert set(metrics.segment_type) == {"all", "device", "user_tenure", "item_freshness", "item_category"}

@@ -1,16 +1,15 @@
 {#- The one input of the offline-evaluation marts: one row per model x task x impression,
     the model's score for the logged item next to the label, the segment columns and the
-    split. Long on purpose: a new model joins the evaluation by adding one CTE that yields
-    (model_id, version, score_source, event_id, score) and one `union all` line in
-    `model_scores` below -- the seam for fct_model_scores (candidate models, issue 6):
+    split. Long on purpose: a new score source joins the evaluation by adding one CTE that
+    yields (model_id, version, score_source, task, event_id, score) and one `union all` line
+    in `model_scores` below. Everything downstream (metrics, deltas against the production
+    model, reliability bins) is keyed on model_id and needs no change.
 
-        candidate_scores as (
-            select model_id, version, 'candidate' as score_source, event_id, score
-            from ref('fct_model_scores')
-        ),
-
-    Everything downstream (metrics, deltas against the production model, reliability bins)
-    is keyed on model_id and needs no change.
+    Score sources: the production policy's served score and the challengers' shadow scores
+    (one score per impression, used for both tasks), and every current candidate model of
+    fct_model_scores (one score per task, its calibrated probability: calibration is
+    monotone, so ranking metrics are those of the raw score, and log-loss / ECE are fair).
+    Candidates are scored on the splits of var model_score_splits (default test only).
 
     Tasks:
       click      label = is_clicked; ranking relevance = is_clicked (0/1); every impression.
@@ -45,17 +44,25 @@ items as (
     select item_id, category, created_at from {{ ref('dim_items') }}
 ),
 
+task_names as (
+    select cast('click' as varchar) as task
+    union all
+    select cast('conversion' as varchar) as task
+),
+
 -- The production policy's own lists, with the score it served (a ranking score).
 served_scores as (
     select
-        model_id,
+        labels.model_id,
         cast('logged' as varchar) as version,
         cast('served' as varchar) as score_source,
-        event_id,
-        score
+        task_names.task,
+        labels.event_id,
+        labels.score
     from labels
-    where model_id = '{{ production_model }}'
-      and score is not null
+    cross join task_names
+    where labels.model_id = '{{ production_model }}'
+      and labels.score is not null
 ),
 
 -- Challengers scored off the critical path on the same (production) requests.
@@ -78,20 +85,36 @@ shadow_ranked as (
 
 shadow_scores as (
     select
-        model_id,
+        shadow_ranked.model_id,
         cast('logged' as varchar) as version,
         cast('shadow' as varchar) as score_source,
-        event_id,
-        score
+        task_names.task,
+        shadow_ranked.event_id,
+        shadow_ranked.score
     from shadow_ranked
-    where score_rank = 1
+    cross join task_names
+    where shadow_ranked.score_rank = 1
 ),
 
--- The seam: add candidate models here (see the header).
+-- Candidate models trained and scored by this build (dim_model_registry is_current).
+candidate_scores as (
+    select
+        model_id,
+        version,
+        cast('candidate' as varchar) as score_source,
+        task,
+        event_id,
+        calibrated_score as score
+    from {{ ref('fct_model_scores') }}
+),
+
+-- The seam: add score sources here (see the header).
 model_scores as (
     select * from served_scores
     union all
     select * from shadow_scores
+    union all
+    select * from candidate_scores
 ),
 
 impressions as (
@@ -168,4 +191,6 @@ select
     tasks.item_freshness,
     tasks.item_category
 from model_scores
-inner join tasks on tasks.event_id = model_scores.event_id
+inner join tasks
+    on tasks.event_id = model_scores.event_id
+    and tasks.task = model_scores.task

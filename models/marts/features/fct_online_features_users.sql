@@ -1,0 +1,34 @@
+-- One row per user of dim_users: the user-side features as of the data's end
+-- (int_labels__data_end), what a serving key-value store loads. The same definitions as
+-- int_features__impressions (macros/point_in_time_features.sql) at the point
+-- feature_ts = as_of: a request served at as_of sees exactly these values.
+with
+
+{{ pit_feature_streams() }},
+
+data_end as (
+    select as_of from {{ ref('int_labels__data_end') }}
+),
+
+points as (
+    select users.user_id, data_end.as_of as point_ts
+    from {{ ref('dim_users') }} as users
+    cross join data_end
+),
+
+{{ pit_user_features('user_features', 'points') }},
+
+{{ pit_user_recent_items('user_recent', 'user_features') }}
+
+select
+    user_id,
+    point_ts as feature_ts,
+    user_country,
+    user_tenure_days,
+    user_impressions_7d,
+    user_ctr_7d,
+    user_impressions_30d,
+    user_ctr_30d,
+    user_id_te_ctr,
+    user_recent_item_ids
+from user_recent

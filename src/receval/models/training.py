@@ -1,0 +1,239 @@
+"""Train, register and score the candidate models: what the dbt Python models call.
+
+``train_candidate`` fits one model family on the train split of ``int_features__impressions``
+(early stopping and calibration on the validation split), stores the artifact and returns
+its registry rows; ``score_candidates`` scores rows (the test split) with every current
+version in the registry. Rows are put in ``event_id`` order first: the engine returns them in
+no particular order, and training must be deterministic.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from receval.metrics import log_loss, roc_auc
+from receval.models.calibration import Calibrator, fit_calibrator
+from receval.models.features import CONTENT_PREFIX, FeatureEncoder, FeatureMatrix, feature_hash
+from receval.models.gbdt import TASKS, GBDTParams, TrainedGBDT, train_gbdt
+from receval.models.mmoe import MMoEParams, TrainedMMoE, train_mmoe
+from receval.models.popularity import PopularityModel, fit_popularity
+from receval.models.registry import previous_version, version_id, write_manifest
+
+__all__ = ["FAMILIES", "attach_content", "train_candidate", "score_candidates", "SCORES_SCHEMA"]
+
+SCORES_SCHEMA = pa.schema([
+    ("model_id", pa.string()), ("version", pa.string()), ("task", pa.string()),
+    ("event_id", pa.int64()), ("request_id", pa.int64()), ("item_id", pa.int64()),
+    ("raw_score", pa.float64()), ("calibrated_score", pa.float64()),
+])
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one model family trains, predicts and persists (a uniform face for the registry)."""
+
+    params: type
+    train: Callable      # (params, encoder, train_matrix, valid_matrix, train_table, init_from) -> model
+    predict: Callable    # (model, encoder, matrix, table) -> {task: scores}
+    load: Callable       # (directory) -> model
+
+
+@dataclass(frozen=True)
+class PopularityParams:
+    smoothing: float = 20.0
+
+
+FAMILIES = {
+    "xgboost": Family(
+        GBDTParams,
+        lambda p, enc, tr, va, table, init: train_gbdt(enc, tr, va, p, init_from=init),
+        lambda model, enc, matrix, table: model.predict(enc, matrix),
+        TrainedGBDT.load,
+    ),
+    "mmoe": Family(
+        MMoEParams,
+        lambda p, enc, tr, va, table, init: train_mmoe(tr, va, enc.cardinalities, p, init_from=init),
+        lambda model, enc, matrix, table: model.predict(matrix),
+        TrainedMMoE.load,
+    ),
+    "popularity": Family(
+        PopularityParams,
+        # Popularity is a statistic of the window: a warm start simply refits it.
+        lambda p, enc, tr, va, table, init: fit_popularity(
+            table["item_id"].to_numpy(), tr.click, tr.conversion, tr.conversion_weight, p.smoothing),
+        lambda model, enc, matrix, table: model.predict(table["item_id"].to_numpy()),
+        PopularityModel.load,
+    ),
+}
+
+
+def attach_content(features: pa.Table, content: pa.Table) -> pa.Table:
+    """``features`` in event_id order with the item content embedding columns appended
+    (zeros for an item missing from the catalog)."""
+    features = features.sort_by("event_id")
+    content = content.sort_by("item_id")
+    catalog = content["item_id"].to_numpy()
+    item_ids = features["item_id"].to_numpy()
+    pos = np.minimum(np.searchsorted(catalog, item_ids), max(len(catalog) - 1, 0))
+    found = (catalog[pos] == item_ids) if len(catalog) else np.zeros(len(item_ids), bool)
+    for name in (c for c in content.column_names if c.startswith(CONTENT_PREFIX)):
+        values = np.where(found, content[name].to_numpy()[pos], 0.0).astype(np.float32)
+        features = features.append_column(name, pa.array(values))
+    return features
+
+
+def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, family: str, store: Path,
+                    params: dict | None = None, mode: str = "full", calibration_method: str = "platt",
+                    conversion_mature_only: bool = False) -> list[dict]:
+    """Train one candidate, store it under ``store/<model_id>/<version>/``, return its registry rows.
+
+    Parameters
+    ----------
+    features : pyarrow.Table
+        Rows of ``int_features__impressions``; the ``train`` split is fitted, the
+        ``validation`` split early-stops and calibrates.
+    content : pyarrow.Table
+        ``item_id`` and ``item_content_*`` (int_features__item_content).
+    model_id, family : str
+        Registry name and one of :data:`FAMILIES`.
+    params : dict, optional
+        Overrides of the family's parameter dataclass.
+    mode : {"full", "warm_start"}
+        ``warm_start`` starts from the latest earlier version in the store and trains only
+        on the days after that version's window, with its feature encoder; with no earlier
+        version it trains in full (and says so in ``training_mode``).
+    conversion_mature_only : bool
+        Train and validate the conversion task only on mature labels (the newest week of a
+        window then carries no conversion signal); by default every label counts as observed
+        at the data's end.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; expected one of {sorted(FAMILIES)}")
+    if mode not in ("full", "warm_start"):
+        raise ValueError(f"training mode must be 'full' or 'warm_start', got {mode!r}")
+    spec = FAMILIES[family]
+    hyper = spec.params(**(params or {}))
+    table = attach_content(features, content)
+    train_rows = _split(table, "train")
+    valid_rows = _split(table, "validation")
+    train_end = _date_bound(train_rows, "max")
+
+    parent = previous_version(store, model_id, before=train_end) if mode == "warm_start" else None
+    if parent is not None:
+        parent_dir = Path(parent["artifact_path"])
+        encoder = FeatureEncoder.from_json((parent_dir / "encoder.json").read_text())
+        init_from = spec.load(parent_dir)
+        train_rows = train_rows.filter(pc.greater(train_rows["impression_date"],
+                                                  pa.scalar(date.fromisoformat(str(parent["train_end"])))))
+        if not train_rows.num_rows:
+            raise ValueError(f"warm start of {model_id}: no training rows after the parent's window "
+                             f"(train_end {parent['train_end']})")
+    else:
+        encoder = FeatureEncoder.fit(train_rows)
+        init_from = None
+    train_matrix = _encode(encoder, train_rows, conversion_mature_only)
+    valid_matrix = _encode(encoder, valid_rows, conversion_mature_only)
+
+    model = spec.train(hyper, encoder, train_matrix, valid_matrix, train_rows, init_from)
+    valid_scores = spec.predict(model, encoder, valid_matrix, valid_rows)
+
+    identity = {"model_id": model_id, "family": family, "params": asdict(hyper), "features": encoder.columns,
+                "train": [str(_date_bound(train_rows, "min")), str(train_end)],
+                "parent": parent["version"] if parent else None, "calibration": calibration_method,
+                "conversion_mature_only": conversion_mature_only}
+    version = version_id(train_end, identity)
+    directory = Path(store) / model_id / version
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory)
+    (directory / "encoder.json").write_text(encoder.to_json())
+
+    rows = []
+    for task in TASKS:
+        labels, weights = _task_labels(valid_matrix, task)
+        calibrator = fit_calibrator(valid_scores[task], labels, calibration_method, weights)
+        calibrated = calibrator.apply(valid_scores[task])
+        keep = weights > 0
+        rows.append({
+            "model_id": model_id, "version": version, "task": task, "family": family,
+            "training_mode": "warm_start" if parent else "full",
+            "parent_version": parent["version"] if parent else None,
+            "train_start": str(_date_bound(train_rows, "min")), "train_end": str(train_end),
+            "validation_start": str(_date_bound(valid_rows, "min")),
+            "validation_end": str(_date_bound(valid_rows, "max")),
+            "n_train_rows": train_rows.num_rows, "n_validation_rows": valid_rows.num_rows,
+            "feature_list": json.dumps(encoder.columns), "feature_hash": feature_hash(encoder.columns),
+            "params": json.dumps(asdict(hyper), sort_keys=True),
+            "best_iteration": _best_iteration(model, task),
+            "calibration_method": calibration_method, "calibration": json.dumps(calibrator.to_dict()),
+            "validation_auc": roc_auc(labels[keep], valid_scores[task][keep], n_boot=0).value,
+            "validation_log_loss": log_loss(labels[keep], valid_scores[task][keep]).value,
+            "validation_log_loss_calibrated": log_loss(labels[keep], calibrated[keep]).value,
+            "validation_label_rate": float(labels[keep].mean()),
+            "validation_mean_calibrated": float(calibrated[keep].mean()),
+            "artifact_path": str(directory),
+        })
+    write_manifest(directory, rows)
+    return rows
+
+
+def score_candidates(registry: pa.Table, features: pa.Table, content: pa.Table) -> pa.Table:
+    """Score every row of ``features`` with every current (model_id, version) of ``registry``:
+    one output row per model x task x row, raw and calibrated."""
+    table = attach_content(features, content)
+    current = registry.filter(registry["is_current"]).to_pylist()
+    versions = sorted({(r["model_id"], r["version"], r["family"], r["artifact_path"]) for r in current})
+    calibrators = {(r["model_id"], r["version"], r["task"]): Calibrator.from_dict(json.loads(r["calibration"]))
+                   for r in current}
+    parts = []
+    for model_id, version, family, path in versions:
+        spec = FAMILIES[family]
+        encoder = FeatureEncoder.from_json((Path(path) / "encoder.json").read_text())
+        scores = spec.predict(spec.load(Path(path)), encoder, encoder.transform(table), table)
+        for task in TASKS:
+            n = table.num_rows
+            parts.append(pa.table({
+                "model_id": pa.array([model_id] * n, pa.string()), "version": pa.array([version] * n, pa.string()),
+                "task": pa.array([task] * n, pa.string()), "event_id": table["event_id"],
+                "request_id": table["request_id"], "item_id": table["item_id"],
+                "raw_score": pa.array(scores[task], pa.float64()),
+                "calibrated_score": pa.array(calibrators[(model_id, version, task)].apply(scores[task]), pa.float64()),
+            }, schema=SCORES_SCHEMA))
+    return pa.concat_tables(parts) if parts else SCORES_SCHEMA.empty_table()
+
+
+def _split(table: pa.Table, split: str) -> pa.Table:
+    rows = table.filter(pc.equal(table["split"], split))
+    if not rows.num_rows:
+        raise ValueError(f"int_features__impressions has no rows in the {split!r} split; "
+                         "check the split vars (split_train_days / split_validation_days)")
+    return rows
+
+
+def _date_bound(table: pa.Table, how: str) -> date:
+    return getattr(pc, how)(table["impression_date"]).as_py()
+
+
+def _encode(encoder: FeatureEncoder, table: pa.Table, conversion_mature_only: bool) -> FeatureMatrix:
+    matrix = encoder.transform(table)
+    if not conversion_mature_only:
+        matrix.conversion_weight = np.ones(len(matrix), np.float32)
+    return matrix
+
+
+def _task_labels(matrix: FeatureMatrix, task: str) -> tuple[np.ndarray, np.ndarray]:
+    if task == "click":
+        return matrix.click, np.ones(len(matrix), np.float32)
+    return matrix.conversion, matrix.conversion_weight
+
+
+def _best_iteration(model, task: str) -> int | None:
+    if isinstance(model, TrainedGBDT):
+        return model.best_iteration[task]
+    return getattr(model, "best_epoch", None)
