@@ -302,7 +302,7 @@ def roc_auc(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: int = 200,
     auc = _auc_from_lo_hi(lo_, hi_, n_pos, n_neg)
     reps, _ = BinaryScoreTable(y, s).bootstrap(g[0], g[1], n_boot, seed)
     return bootstrap_result("roc_auc", auc, reps, n=n, n_groups=g[1], confidence=confidence,
-                            **extra)
+                            interval="normal", bounds=(0.0, 1.0), **extra)
 
 
 def roc_auc_delta(y_true: Any, y_score: Any, y_score_baseline: Any, *, groups: Any = None,
@@ -361,7 +361,8 @@ def roc_auc_delta(y_true: Any, y_score: Any, y_score_baseline: Any, *, groups: A
     auc_a, auc_b = ta.auc(), tb.auc()
     reps = ta.bootstrap(g[0], g[1], n_boot, seed)[0] - tb.bootstrap(g[0], g[1], n_boot, seed)[0]
     return bootstrap_result("delta_roc_auc", auc_a - auc_b, reps, n=n, n_groups=g[1],
-                            confidence=confidence, model=auc_a, baseline=auc_b,
+                            confidence=confidence, interval="normal", bounds=(-1.0, 1.0),
+                            model=auc_a, baseline=auc_b,
                             n_pos=n_pos, n_neg=n_neg)
 
 
@@ -406,6 +407,7 @@ def average_precision(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: 
     _, reps = BinaryScoreTable(y, s).bootstrap(codes, g[1] if g is not None else n, n_boot, seed)
     return bootstrap_result("average_precision", ap, reps, n=n,
                             n_groups=g[1] if g is not None else n, confidence=confidence,
+                            interval="normal", bounds=(0.0, 1.0),
                             resampled="groups" if g is not None else "rows", **extra)
 
 

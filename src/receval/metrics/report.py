@@ -154,10 +154,15 @@ def classification_metrics(y_true: Any, y_prob: Any, *, y_prob_baseline: Any = N
     kw = dict(n=n, n_groups=n_groups, confidence=confidence,
               resampled="groups" if groups is not None else "rows")
 
+    # AUC and AP are close to normal: normal bootstrap intervals; ECE is skewed: percentile.
+    def interval(key):
+        return "percentile" if "ece_" in key else "normal"
+
     def res(name, key):
         if not n_boot:
             return MetricResult(name, points[key], n=n, confidence=confidence)
-        return bootstrap_result(name, points[key], np.asarray(reps[key]), **kw)
+        return bootstrap_result(name, points[key], np.asarray(reps[key]), interval=interval(key),
+                                bounds=(0.0, 1.0), **kw)
 
     def delta(name, key):
         d = points[key] - points["baseline" + key]
@@ -165,7 +170,7 @@ def classification_metrics(y_true: Any, y_prob: Any, *, y_prob_baseline: Any = N
             return MetricResult(name, d, n=n, confidence=confidence)
         r = np.asarray(reps[key]) - np.asarray(reps["baseline" + key])
         return bootstrap_result(name, d, r, model=points[key], baseline=points["baseline" + key],
-                                **kw)
+                                interval=interval(key), bounds=(-1.0, 1.0), **kw)
 
     if boot_rank:
         out["average_precision"] = res("average_precision", "ap")

@@ -40,7 +40,7 @@ class MetricResult:
         metrics: requests with no relevant item).
     method : str
         How the interval was obtained: ``"delong"``, ``"paired_delong"``,
-        ``"bootstrap_percentile"``, ``"clt"``, ``"clt_cluster"``, ``"wilson"`` or
+        ``"bootstrap_normal"``, ``"bootstrap_percentile"``, ``"clt"``, ``"clt_cluster"``, ``"wilson"`` or
         ``"none"``.
     confidence : float
         Interval level, e.g. 0.95.

@@ -129,9 +129,12 @@ def test_delong_agrees_with_row_bootstrap():
     s = np.round(rng.normal(size=n) + 0.8 * y, 1)
     dl = roc_auc(y, s)
     bs = roc_auc(y, s, groups=np.arange(n), n_boot=400, seed=1)
-    assert bs.method == "bootstrap_percentile" and bs.n_groups == n
+    assert bs.method == "bootstrap_normal" and bs.n_groups == n
     assert bs.value == pytest.approx(dl.value, abs=1e-12)
     assert bs.std_error == pytest.approx(dl.std_error, rel=0.15)
+    # The normal bootstrap interval is value -/+ z * SE_boot.
+    assert bs.ci_high - bs.value == pytest.approx(1.959964 * bs.std_error, rel=1e-6)
+    assert bs.value - bs.ci_low == pytest.approx(1.959964 * bs.std_error, rel=1e-6)
 
 
 def test_group_bootstrap_is_seeded_and_paired():
