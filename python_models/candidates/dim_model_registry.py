@@ -9,6 +9,6 @@ from receval.warehouse import to_arrow
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    runs = to_arrow(dbt.ref("int_candidates__training_runs").select("model_id, version"))
+    runs = to_arrow(dbt.ref("int_candidates__training_runs").select("model_id", "version"))
     current = list(zip(runs["model_id"].to_pylist(), runs["version"].to_pylist()))
     return registry_table(dbt.config.get("store_path"), current)
