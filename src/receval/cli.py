@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,6 +28,21 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_bench(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    # OpenMP threads that spin while idle steal the shared cores from the other stage
+    # (torch ranking vs the shadow's XGBoost); must be set before the runtime starts.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from receval.serving.bench import serve_bench
+
+    report = serve_bench(args.store, args.marts, args.out, n_requests=args.n_requests, budget_ms=args.budget_ms,
+                         model_id=args.model, shadow_model_id=args.shadow, ef_search=args.ef_search, seed=args.seed)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="receval", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--bad-rate", type=float, default=None,
                      help="share of bad rows per fact entity (default: the preset's)")
     sim.set_defaults(handler=_simulate)
+    bench = sub.add_parser("serve-bench", help="replay requests through the serving path; write its logs and "
+                                               "a latency report")
+    bench.add_argument("--store", type=Path, required=True, help="model store (<store>/<model_id>/<version>/)")
+    bench.add_argument("--marts", type=Path, required=True,
+                       help="a built warehouse's marts Parquet folder (snapshot marts, dim_items, dim_users, "
+                            "fct_impression_labels)")
+    bench.add_argument("--out", type=Path, default=None,
+                       help="writes <out>/raw/<entity>/date=.../hour=.../*.parquet and <out>/latency_report.json")
+    bench.add_argument("--n-requests", type=int, default=1000)
+    bench.add_argument("--budget-ms", type=float, default=100.0, help="end-to-end budget before the fallback")
+    bench.add_argument("--model", default="mmoe", help="the serving MMoE's model_id")
+    bench.add_argument("--shadow", default=None, metavar="MODEL_ID", help="challenger scored off the critical path")
+    bench.add_argument("--ef-search", type=int, default=1500, help="HNSW search beam width")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(handler=_serve_bench)
     return parser
 
 
