@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dbt_runner import TINY_VARS, Warehouse
 from receval.cli import main
 from receval.contract import ENTITY_SCHEMAS
 from receval.models.training import attach_content
@@ -211,8 +212,25 @@ def test_serve_bench_writes_the_landing_zone_contract(tiny_warehouse, store, tmp
         tables[entity] = pa.concat_tables(pq.read_table(p, partitioning=None) for p in files)
     requests = tables["requests"]
     assert requests.num_rows == 12 and set(requests["status"].to_pylist()) == {"ok"}
-    assert tables["served_features"].num_rows == 12 * 50 * 35  # 19 dense + 16 content columns
+    # 19 dense + 16 content columns per served item; a missing value is not logged
+    served = tables["served_features"]
+    assert 12 * 50 * 16 < served.num_rows <= 12 * 50 * 35 and served["feature_value"].null_count == 0
     assert tables["impressions"].num_rows == 12 * 50
     assert set(tables["impressions"]["propensity"].to_pylist()) == {1.0}
     assert set(tables["shadow_scores"]["request_id"].to_pylist()) == set(requests["request_id"].to_pylist())
     assert (out / "latency_report.json").exists() and '"recall_at_1000_vs_exact"' in capsys.readouterr().out
+    for entity in ENTITY_SCHEMAS:  # every entity of the contract, empty where nothing happened
+        assert list((out / "raw" / entity).glob("date=*/hour=*/*.parquet")), entity
+
+    # The warehouse ingests its own serving run: every served row is kept, none rejected,
+    # the reconciliation gate holds, and the shadow scores pair with the served lists.
+    run = Warehouse(tmp_path / "warehouse", out / "raw", TINY_VARS)
+    run.dbt("build", "--select", "+stg_landing__row_counts", "+fct_impression_labels",
+            "+stg_landing__shadow_scores", "--indirect-selection", "cautious")
+    counts = run.query("select entity, sum(raw_rows) as raw, sum(kept_rows) as kept, sum(rejected_rows) as rejected "
+                       "from stg_landing__row_counts group by entity").set_index("entity")
+    assert counts.loc["requests", "kept"] == 12 and counts.loc["impressions", "kept"] == 12 * 50
+    assert counts.loc["shadow_scores", "kept"] == tables["shadow_scores"].num_rows
+    assert counts["rejected"].sum() == 0
+    labels = run.query("select count(*) as n, sum(is_clicked::int) as clicks from fct_impression_labels")
+    assert labels.n[0] == 12 * 50 and labels.clicks[0] == 0  # served, no feedback yet

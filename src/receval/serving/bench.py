@@ -171,13 +171,16 @@ def landing_tables(responses: list[Response], shadow: list[ShadowRecord], featur
         imp["team"] += [None] * n
         if r.features is not None:
             columns = [dense_names.index(f) for f in feature_names]
-            values = r.features.raw_dense[:, columns].astype(np.float64)
-            feat["request_id"] += [r.request.request_id] * values.size
-            feat["user_id"] += [r.request.user_id] * values.size
-            feat["item_id"] += np.repeat(r.item_ids, len(columns)).tolist()
-            feat["ts"] += [r.request.ts] * values.size
-            feat["feature_name"] += feature_names * n
-            feat["feature_value"] += [None if np.isnan(v) else v for v in values.ravel().tolist()]
+            values = r.features.raw_dense[:, columns].astype(np.float64).ravel()
+            # Long format: a feature the ranker saw as missing (a rate with no events yet)
+            # is not logged, so the warehouse's null-rate gate on feature_value keeps its meaning.
+            seen = ~np.isnan(values)
+            feat["request_id"] += [r.request.request_id] * int(seen.sum())
+            feat["user_id"] += [r.request.user_id] * int(seen.sum())
+            feat["item_id"] += np.repeat(r.item_ids, len(columns))[seen].tolist()
+            feat["ts"] += [r.request.ts] * int(seen.sum())
+            feat["feature_name"] += np.array(feature_names * n, dtype=object)[seen].tolist()
+            feat["feature_value"] += values[seen].tolist()
     imp["event_id"] = list(range(1, len(imp["request_id"]) + 1))
     feat["event_id"] = list(range(1, len(feat["request_id"]) + 1))
     shadow_rows = {name: [] for name in ENTITY_SCHEMAS["shadow_scores"].names}
@@ -194,11 +197,34 @@ def landing_tables(responses: list[Response], shadow: list[ShadowRecord], featur
     return {entity: pa.table(columns, schema=ENTITY_SCHEMAS[entity]) for entity, columns in rows.items()}
 
 
+def dimension_tables(marts: Path) -> dict[str, pa.Table]:
+    """The users and items dimensions of the run (from the warehouse's dim_users / dim_items)
+    as contract change events stamped at their last update, so the run's landing zone is
+    complete: the warehouse validates served ids against them."""
+    out = {}
+    for entity, key, columns in (("users", "user_id", ["signup_at", "country", "device"]),
+                                 ("items", "item_id", ["category", "price", "created_at", "brand", "title"])):
+        dim = pq.read_table(Path(marts) / f"dim_{entity}.parquet").sort_by(key)
+        rows = {"event_id": np.arange(1, dim.num_rows + 1), key: dim[key], "ts": dim["updated_at"],
+                **{c: dim[c] for c in columns}}
+        out[entity] = pa.table(rows).cast(ENTITY_SCHEMAS[entity])
+    return out
+
+
 def write_landing_zone(tables: dict[str, pa.Table], out: Path) -> list[Path]:
-    """Write each table to ``out/raw/<entity>/date=.../hour=.../part-00000.parquet`` by ts hour."""
+    """Write each contract entity to ``out/raw/<entity>/date=.../hour=.../part-00000.parquet``
+    by ts hour. An entity with no rows (a serving run has no clicks yet) gets one empty file
+    in the first hour of the run, so every source of the warehouse finds its files."""
     written = []
-    for entity, table in tables.items():
+    first = min(pc.min(t["ts"]).as_py() for t in tables.values() if t.num_rows)
+    first = first.replace(minute=0, second=0, microsecond=0)
+    for entity, schema in ENTITY_SCHEMAS.items():
+        table = tables.get(entity, schema.empty_table())
         if not table.num_rows:
+            path = Path(out) / "raw" / entity / f"date={first:%Y-%m-%d}" / f"hour={first:%H}" / "part-00000.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, path, compression="zstd")
+            written.append(path)
             continue
         hours = pc.floor_temporal(table["ts"], unit="hour")
         for hour in pc.unique(hours).to_pylist():
@@ -240,7 +266,8 @@ def serve_bench(store: Path, marts: Path, out: Path | None, *, n_requests: int =
                             "latency_ms": _percentiles([r.latency_ms for r in shadow])}
     if out is not None:
         dense = list(scorer.snapshot.encoder.dense)
-        write_landing_zone(landing_tables(responses, shadow, dense, dense), Path(out))
+        tables = {**landing_tables(responses, shadow, dense, dense), **dimension_tables(marts)}
+        write_landing_zone(tables, Path(out))
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "latency_report.json").write_text(json.dumps(report, indent=2, default=str))
     return report
