@@ -3,11 +3,15 @@
 The server only puts a job on a queue (microseconds) and returns its response; a daemon
 worker thread assembles the challenger's features (with the challenger's own encoder),
 scores them and logs the scores with the challenger's latency. Its work shares the cores
-with serving, so the champion's tail latency with a shadow running is measured, not
-assumed (docs/serving.md).
+with serving, so the worker lowers its own thread's CPU priority (Linux: a per-thread nice
+value, inherited by any worker threads it starts): on a contended core the served path
+runs first. The champion's tail latency with a shadow running is measured, not assumed
+(docs/serving.md).
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
 import time
@@ -84,6 +88,10 @@ class ShadowWorker:
         return self.records
 
     def _run(self) -> None:
+        # Lowest priority for this thread only (setpriority on a thread id is per-thread on
+        # Linux; elsewhere it may not exist, and shadowing then runs at normal priority).
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         while (job := self._queue.get()) is not None:
             started = time.perf_counter()
             try:
