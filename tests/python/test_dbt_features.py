@@ -359,3 +359,28 @@ def test_online_snapshot_is_the_same_definitions_at_the_data_end(warehouse, even
                 ["user_category_impressions_30d", "user_category_click_share_30d"],
                 "fct_online_features_user_categories")
     assert pairs["user_category_impressions_30d"].sum() > 0
+
+
+def test_feature_skew_finds_the_injected_skew_and_only_it(warehouse, tiny_cfg):
+    skew = warehouse.query("select * from fct_feature_skew").set_index(["feature_name", "device"])
+    price = skew.loc["item_price"]
+    # The simulator serves item_price in cents on one device (its known injected skew).
+    assert price.loc[tiny_cfg.skew_device, "geometric_mean_ratio"] == pytest.approx(tiny_cfg.skew_factor)
+    assert price.loc[tiny_cfg.skew_device, "mismatch_rate"] == 1.0
+    for device in {"ios", "android", "web"} - {tiny_cfg.skew_device}:
+        assert price.loc[device, "mismatch_rate"] == 0.0
+        assert price.loc[device, "geometric_mean_ratio"] == pytest.approx(1.0)
+    # Every served value is counted once: item-level values on the device of the impression
+    # they were served with, user-level ones on their request's device.
+    served = warehouse.query("""
+        select feature_name, request_id, item_id from stg_landing__served_features
+        where feature_name in ('user_ctr_7d', 'item_ctr_1d', 'item_price')""")
+    impressions = warehouse.query("select request_id, item_id, device from int_features__impressions")
+    by_item = served.merge(impressions, on=["request_id", "item_id"], how="left")
+    by_request = served.merge(impressions.groupby("request_id").device.min().reset_index(), on="request_id",
+                              how="left")
+    device = np.where(served.item_id.isna(), by_request.device, by_item.device)
+    expected = pd.Series(1, index=pd.MultiIndex.from_arrays(
+        [served.feature_name, pd.Series(device).fillna("unmatched")])).groupby(level=[0, 1]).sum()
+    assert skew.n_served.sort_index().tolist() == expected.sort_index().tolist()
+    assert list(skew.n_served.sort_index().index) == list(expected.sort_index().index)
