@@ -1,11 +1,11 @@
 """int_candidates__training_runs: one row per candidate model x task trained by this build.
 
 Thin: point-in-time features (train + validation splits) and item content embeddings in,
-one package call per configured candidate (receval.models.training.train_candidate), the
+one package call (receval.models.training.train_candidates: each configured candidate), the
 registry rows out. Artifacts go to the model store (var model_store_path).
 """
 from receval.models.registry import rows_table
-from receval.models.training import train_candidate
+from receval.models.training import train_candidates
 from receval.warehouse import to_arrow
 
 
@@ -13,12 +13,9 @@ def model(dbt, session):
     dbt.config(materialized="table")
     features = to_arrow(dbt.ref("int_features__impressions").filter("split in ('train', 'validation')"))
     content = to_arrow(dbt.ref("int_features__item_content"))
-    rows = []
-    for candidate in dbt.config.get("candidates"):
-        rows += train_candidate(
-            features, content, model_id=candidate["model_id"], family=candidate["family"],
-            params=candidate.get("params"), store=dbt.config.get("store_path"),
-            mode=dbt.config.get("training_mode"), calibration_method=dbt.config.get("calibration_method"),
-            conversion_mature_only=bool(dbt.config.get("conversion_mature_only")),
-        )
+    rows = train_candidates(
+        features, content, dbt.config.get("candidates"), store=dbt.config.get("store_path"),
+        mode=dbt.config.get("training_mode"), calibration_method=dbt.config.get("calibration_method"),
+        conversion_mature_only=bool(dbt.config.get("conversion_mature_only")),
+    )
     return rows_table(rows, current=[(r["model_id"], r["version"]) for r in rows])

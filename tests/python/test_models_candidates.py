@@ -12,11 +12,11 @@ from sklearn.metrics import roc_auc_score
 
 from receval.models.calibration import Calibrator, fit_calibrator
 from receval.models.content import item_content_embeddings
-from receval.models.features import CATEGORICAL, DENSE, FeatureEncoder
+from receval.models.features import CATEGORICAL, DENSE, FeatureEncoder, lookup_sorted
 from receval.models.gbdt import GBDTParams, TrainedGBDT, train_gbdt
 from receval.models.popularity import fit_popularity
 from receval.models.registry import read_manifests, registry_table
-from receval.models.training import score_candidates, train_candidate
+from receval.models.training import score_candidates, train_candidate, train_candidates
 
 N_USERS, N_ITEMS = 300, 120
 
@@ -110,6 +110,16 @@ def test_calibration_errors():
         fit_calibrator(np.array([0.1, 0.2]), np.array([1]))
 
 
+# ---------------------------------------------------------------- id lookup
+
+def test_lookup_sorted_hand_case():
+    pos, found = lookup_sorted(np.array([2, 5, 9]), [5, 1, 9, 10, 2])
+    assert found.tolist() == [True, False, True, False, True]
+    assert pos[found].tolist() == [1, 2, 0]
+    pos, found = lookup_sorted(np.array([], np.int64), [3])
+    assert found.tolist() == [False]
+
+
 # ---------------------------------------------------------------- popularity
 
 def test_popularity_hand_case():
@@ -171,11 +181,8 @@ FAST = {"xgboost": {"n_estimators": 60, "max_depth": 3},
 
 
 def _train_all(table, content, store, mode="full"):
-    rows = []
-    for family, params in FAST.items():
-        rows += train_candidate(table, content, model_id=family, family=family, store=store,
-                                params=params, mode=mode)
-    return rows
+    candidates = [{"model_id": family, "family": family, "params": params} for family, params in FAST.items()]
+    return train_candidates(table, content, candidates, store=store, mode=mode)
 
 
 def test_train_register_score_is_deterministic(world_table, tmp_path):

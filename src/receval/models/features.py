@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 __all__ = [
     "CATEGORICAL", "DENSE", "COUNT_COLUMNS", "CONTENT_PREFIX", "FeatureMatrix", "FeatureEncoder",
-    "feature_hash",
+    "feature_hash", "lookup_sorted", "join_content",
 ]
 
 # Categorical columns: embedded by the MMoE; the low-cardinality ones are native
@@ -45,6 +45,33 @@ CONTENT_PREFIX = "item_content_"
 def feature_hash(columns: list[str] | tuple[str, ...]) -> str:
     """A short stable hash of an ordered feature list (recorded in the model registry)."""
     return hashlib.sha256(json.dumps(list(columns)).encode()).hexdigest()[:16]
+
+
+def lookup_sorted(sorted_keys: np.ndarray, keys) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``keys`` in the ascending array ``sorted_keys``, and whether each is
+    there (a position means nothing where it is not)."""
+    keys = np.asarray(keys)
+    if not len(sorted_keys):
+        return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return pos, sorted_keys[pos] == keys
+
+
+def join_content(table: pa.Table, content: pa.Table, names: list[str] | None = None) -> pa.Table:
+    """``table`` (rows in their order) with the item content embedding columns ``names``
+    (default: every ``item_content_*`` of ``content``) joined on item_id; 0.0 for an item
+    missing from the catalog."""
+    if names is None:
+        names = [c for c in content.column_names if c.startswith(CONTENT_PREFIX)]
+    missing = [c for c in names if c not in content.column_names]
+    if missing:
+        raise ValueError(f"content table lacks columns {missing}")
+    content = content.sort_by("item_id")
+    pos, found = lookup_sorted(content["item_id"].to_numpy(), table["item_id"].to_numpy())
+    for name in names:
+        values = np.where(found, content[name].to_numpy()[pos], 0.0).astype(np.float32)
+        table = table.append_column(name, pa.array(values))
+    return table
 
 
 @dataclass

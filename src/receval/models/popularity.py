@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from receval.models.features import lookup_sorted
+
 __all__ = ["PopularityModel", "fit_popularity"]
 
 
@@ -27,8 +29,7 @@ class PopularityModel:
 
     def predict(self, item_ids: np.ndarray) -> dict[str, np.ndarray]:
         item_ids = np.asarray(item_ids, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.item_ids, item_ids), len(self.item_ids) - 1)
-        known = self.item_ids[pos] == item_ids
+        pos, known = lookup_sorted(self.item_ids, item_ids)
         return {task: np.where(known, rate[pos], self.global_rates[task]) for task, rate in self.rates.items()}
 
     def save(self, directory: Path) -> None:

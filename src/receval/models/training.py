@@ -20,13 +20,14 @@ import pyarrow.compute as pc
 
 from receval.metrics import log_loss, roc_auc
 from receval.models.calibration import Calibrator, fit_calibrator
-from receval.models.features import CONTENT_PREFIX, FeatureEncoder, FeatureMatrix, feature_hash
+from receval.models.features import FeatureEncoder, FeatureMatrix, feature_hash, join_content
 from receval.models.gbdt import TASKS, GBDTParams, TrainedGBDT, train_gbdt
 from receval.models.mmoe import MMoEParams, TrainedMMoE, train_mmoe
 from receval.models.popularity import PopularityModel, fit_popularity
 from receval.models.registry import previous_version, version_id, write_manifest
 
-__all__ = ["FAMILIES", "attach_content", "train_candidate", "score_candidates", "SCORES_SCHEMA"]
+__all__ = ["FAMILIES", "attach_content", "train_candidate", "train_candidates", "score_candidates",
+           "SCORES_SCHEMA"]
 
 SCORES_SCHEMA = pa.schema([
     ("model_id", pa.string()), ("version", pa.string()), ("task", pa.string()),
@@ -77,16 +78,16 @@ FAMILIES = {
 def attach_content(features: pa.Table, content: pa.Table) -> pa.Table:
     """``features`` in event_id order with the item content embedding columns appended
     (zeros for an item missing from the catalog)."""
-    features = features.sort_by("event_id")
-    content = content.sort_by("item_id")
-    catalog = content["item_id"].to_numpy()
-    item_ids = features["item_id"].to_numpy()
-    pos = np.minimum(np.searchsorted(catalog, item_ids), max(len(catalog) - 1, 0))
-    found = (catalog[pos] == item_ids) if len(catalog) else np.zeros(len(item_ids), bool)
-    for name in (c for c in content.column_names if c.startswith(CONTENT_PREFIX)):
-        values = np.where(found, content[name].to_numpy()[pos], 0.0).astype(np.float32)
-        features = features.append_column(name, pa.array(values))
-    return features
+    return join_content(features.sort_by("event_id"), content)
+
+
+def train_candidates(features: pa.Table, content: pa.Table, candidates: list[dict], **options) -> list[dict]:
+    """Train several candidates on the same rows (content joined once): ``candidates`` holds
+    ``model_id``, ``family`` and optional ``params``; ``options`` are the keyword arguments of
+    :func:`train_candidate`. Returns every candidate's registry rows."""
+    table = attach_content(features, content)
+    return [row for c in candidates
+            for row in _train(table, model_id=c["model_id"], family=c["family"], params=c.get("params"), **options)]
 
 
 def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, family: str, store: Path,
@@ -114,13 +115,20 @@ def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, fam
         window then carries no conversion signal); by default every label counts as observed
         at the data's end.
     """
+    return _train(attach_content(features, content), model_id=model_id, family=family, store=store,
+                  params=params, mode=mode, calibration_method=calibration_method,
+                  conversion_mature_only=conversion_mature_only)
+
+
+def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: dict | None = None,
+           mode: str = "full", calibration_method: str = "platt", conversion_mature_only: bool = False) -> list[dict]:
+    """:func:`train_candidate` on rows that already carry the content columns."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {sorted(FAMILIES)}")
     if mode not in ("full", "warm_start"):
         raise ValueError(f"training mode must be 'full' or 'warm_start', got {mode!r}")
     spec = FAMILIES[family]
     hyper = spec.params(**(params or {}))
-    table = attach_content(features, content)
     train_rows = _split(table, "train")
     valid_rows = _split(table, "validation")
     train_end = _date_bound(train_rows, "max")

@@ -38,6 +38,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
+from receval.models.features import lookup_sorted
+
 __all__ = ["Factors", "fit_factors", "content_to_factors", "HNSWIndex", "recall_at_k"]
 
 
@@ -100,8 +102,7 @@ def fit_factors(user_ids: np.ndarray, item_ids: np.ndarray, clicked: np.ndarray,
     order = np.argsort(catalog)
     catalog = catalog[order]
     out = np.zeros((len(catalog), n_factors), np.float32)
-    pos = np.minimum(np.searchsorted(warm, catalog), len(warm) - 1)
-    is_warm = warm[pos] == catalog
+    pos, is_warm = lookup_sorted(warm, catalog)
     out[is_warm] = item_vectors[pos[is_warm]]
     if (~is_warm).any():
         if catalog_content is None:

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from receval.models.features import CONTENT_PREFIX, FeatureEncoder, FeatureMatrix
+from receval.models.features import CONTENT_PREFIX, FeatureEncoder, FeatureMatrix, join_content, lookup_sorted
 from receval.serving.encoding import ColumnEncoder
 
 __all__ = ["USER_COLUMNS", "ITEM_COLUMNS", "USER_CATEGORY_COLUMNS", "CONTEXT_COLUMNS", "SCORING_POSITION",
@@ -82,7 +82,9 @@ class Snapshot:
         self.encoder = encoder
         self.columns = ColumnEncoder(encoder)
         users = users.sort_by("user_id")
-        items = _with_content(items.sort_by("item_id"), content, encoder)
+        # the encoder's content columns, joined exactly as attach_content does for training
+        items = join_content(items.sort_by("item_id"), content,
+                             [c for c in encoder.dense if c.startswith(CONTENT_PREFIX)])
         self.user_ids = users["user_id"].to_numpy()
         self.item_ids = items["item_id"].to_numpy()
         self.users = self._block(users, USER_COLUMNS)
@@ -126,9 +128,7 @@ class Snapshot:
         index = {c: k for k, c in enumerate(categories)}
         # a missing (user, category) pair or an item without a category reads the nan row/column
         raw = np.full((len(self.user_ids) + 1, len(categories) + 1, len(dense)), np.nan, np.float32)
-        users = np.searchsorted(self.user_ids, table["user_id"].to_numpy())
-        known = users < len(self.user_ids)
-        known[known] = self.user_ids[users[known]] == table["user_id"].to_numpy()[known]
+        users, known = lookup_sorted(self.user_ids, table["user_id"].to_numpy())
         cats = np.array([index.get(c, len(categories)) for c in table["item_category"].to_pylist()])
         for j, c in enumerate(dense):
             raw[users[known], cats[known], j] = self.columns.raw(c, table[c].to_numpy(zero_copy_only=False))[known]
@@ -147,10 +147,7 @@ class Snapshot:
 
     def item_rows(self, item_ids: np.ndarray) -> np.ndarray:
         """Rows of ``item_ids`` in the item arrays; the last (all-missing) row where unknown."""
-        item_ids = np.asarray(item_ids, np.int64)
-        pos = np.minimum(np.searchsorted(self.item_ids, item_ids), len(self.item_ids))
-        found = pos < len(self.item_ids)
-        found[found] = self.item_ids[pos[found]] == item_ids[found]
+        pos, found = lookup_sorted(self.item_ids, np.asarray(item_ids, np.int64))
         return np.where(found, pos, len(self.item_ids))
 
     def assemble(self, user_id: int, item_ids: np.ndarray, *, device: str, hour_of_day: int,
@@ -182,21 +179,3 @@ class Snapshot:
             if name in self._cat_pos:
                 categorical[:, self._cat_pos[name]] = col.codes(name, [value])[0]
         return FeatureMatrix(categorical=categorical, dense=dense, raw_dense=raw)
-
-
-def _with_content(items: pa.Table, content: pa.Table, encoder: FeatureEncoder) -> pa.Table:
-    """``items`` with the encoder's content columns joined on item_id (nan where missing)."""
-    names = [c for c in encoder.dense if c.startswith(CONTENT_PREFIX)]
-    missing = [c for c in names if c not in content.column_names]
-    if missing:
-        raise ValueError(f"content table lacks {missing} that the encoder uses")
-    content = content.sort_by("item_id")
-    catalog = content["item_id"].to_numpy()
-    ids = items["item_id"].to_numpy()
-    pos = np.minimum(np.searchsorted(catalog, ids), max(len(catalog) - 1, 0))
-    found = (catalog[pos] == ids) if len(catalog) else np.zeros(len(ids), bool)
-    for name in names:
-        # attach_content fills 0.0 for an item missing from the catalog; so do we
-        values = np.where(found, content[name].to_numpy()[pos], 0.0).astype(np.float32)
-        items = items.append_column(name, pa.array(values))
-    return items
