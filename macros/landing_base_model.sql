@@ -66,7 +66,7 @@
 
 with source as (
 
-    select * from {{ source('landing', entity) }}
+    select * from {{ landing_relation(entity) }}
 
 ),
 
@@ -225,7 +225,7 @@ from ranked
       register their refs at parse time, when the graph is not there yet; checked against
       the graph when the models run. -#}
   {%- set entities = ['requests', 'impressions', 'clicks', 'conversions', 'assignments',
-                      'served_features', 'shadow_scores', 'items', 'users'] -%}
+                      'served_features', 'shadow_scores', 'candidates', 'items', 'users'] -%}
   {%- if execute -%}
     {%- set declared = graph.sources.values() | selectattr('source_name', 'equalto', 'landing')
                        | map(attribute='name') | list -%}
@@ -234,4 +234,46 @@ from ranked
     {%- endif -%}
   {%- endif -%}
   {{ return(entities) }}
+{%- endmacro %}
+
+
+{% macro landing_relation(entity) -%}
+  {#- What to read an entity's raw rows from: the `landing` source; or, for an entity the
+      source marks `meta.optional` (a log a producer may not write, like candidate sets)
+      whose folder holds no file, an empty relation with the reader's columns, so the build
+      goes on with no rows of it. A required entity without files fails in the reader with
+      an error naming its path. -#}
+  {%- set relation = source('landing', entity) -%}
+  {#- unit tests get no graph: they mock the source -#}
+  {%- set node = (graph.get('sources') or {}).get('source.' ~ project_name ~ '.landing.' ~ entity) if execute else none -%}
+  {%- if node is not none -%}
+    {%- set optional = (node.config.meta or node.meta or {}).get('optional', false) -%}
+    {%- if optional and not landing_has_files(entity) -%}
+      {%- set columns = [] -%}
+      {%- for column in landing_contract_columns(entity) -%}
+        {%- do columns.append(dbt.cast('null', column.data_type) ~ ' as ' ~ column.name) -%}
+      {%- endfor -%}
+      {{ return('(select ' ~ (columns | join(', ')) ~ ', ' ~ dbt.cast('null', 'date') ~ ' as date, '
+                ~ dbt.cast('null', 'integer') ~ ' as hour, ' ~ dbt.cast('null', dbt.type_string()) ~ ' as filename, '
+                ~ dbt.cast('null', dbt.type_bigint()) ~ ' as file_row_number where 1 = 0)') }}
+    {%- endif -%}
+  {%- endif -%}
+  {{ return(relation) }}
+{%- endmacro %}
+
+
+{% macro landing_has_files(entity) -%}
+  {{ return(adapter.dispatch('landing_has_files', 'receval')(entity)) }}
+{%- endmacro %}
+
+{% macro duckdb__landing_has_files(entity) -%}
+  {%- set found = run_query("select count(*) from glob('" ~ var('raw_path') ~ "/" ~ entity
+                            ~ "/date=*/hour=*/*.parquet')") -%}
+  {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{% macro default__landing_has_files(entity) -%}
+  {#- Engines without a file listing here: assume the files are there (a missing folder then
+      fails in the reader). -#}
+  {{ return(true) }}
 {%- endmacro %}

@@ -8,7 +8,7 @@ select policy_id, estimator, reward, effective_sample_size, unsupported_mass, n_
 from {{ ref('fct_policy_value_estimates') }}
 where day = 'all'
   and segment = 'all'
-  and estimator in ('ips', 'clipped_ips', 'snips', 'dr', 'sndr')
+  and estimator in ('ips', 'clipped_ips', 'snips', 'dr', 'sndr', 'replay', 'pbm_ips')
   and (
     coalesce(effective_sample_size, 0) < {{ var('cf_min_effective_sample_size') }}
     or coalesce(unsupported_mass, 1) > {{ var('cf_max_unsupported_mass') }}

@@ -79,6 +79,15 @@ ENTITY_SCHEMAS: dict[str, pa.Schema] = {
         ("latency_ms", pa.float64()),
         ("ts", TS),
     ]),
+    "candidates": pa.schema([               # the retrieval stage's candidate set of a logged request
+        ("event_id", pa.int64()),
+        ("request_id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("retrieval_rank", pa.int32()),    # 1-based rank in the candidate set
+        ("retrieval_score", pa.float64()),
+        ("ts", TS),                        # the request's time
+    ]),
     "items": pa.schema([                    # dimension change events; latest ts per item_id wins
         ("event_id", pa.int64()),
         ("item_id", pa.int64()),
@@ -110,6 +119,7 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "assignments": ("event_id", "experiment_id", "variant", "user_id", "ts"),
     "served_features": ("event_id", "request_id", "user_id", "ts", "feature_name"),
     "shadow_scores": ("event_id", "request_id", "item_id", "model_id", "ts"),
+    "candidates": ("event_id", "request_id", "user_id", "item_id", "ts"),
     "items": ("event_id", "item_id", "ts"),
     "users": ("event_id", "user_id", "ts"),
 }

@@ -111,3 +111,24 @@ def test_truncated_partition_fails_naming_the_file_and_keeps_built_marts(tiny_wo
     after = warehouse.snapshot()
     for table in before:
         pd.testing.assert_frame_equal(before[table], after[table], obj=table)
+
+
+def test_optional_candidates_entity_may_be_absent(tiny_world, tmp_path):
+    """A landing zone without the optional candidates entity builds, with none of it, and
+    still reconciles; a required entity's missing folder fails naming the path."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for entity in (tiny_world / "raw").iterdir():
+        if entity.name != "candidates":
+            (raw / entity.name).symlink_to(entity, target_is_directory=True)
+    warehouse = Warehouse(tmp_path / "warehouse", raw, TINY_VARS)
+    warehouse.dbt("build", "--select", "+stg_landing__candidates", "+stg_landing__row_counts",
+                  "--indirect-selection", "cautious")
+    assert warehouse.query("select count(*) as n from main.stg_landing__candidates").n.iloc[0] == 0
+    counts = warehouse.query("select distinct entity from main.stg_landing__row_counts")
+    assert "candidates" not in set(counts.entity) and "impressions" in set(counts.entity)
+
+    (raw / "clicks").unlink()
+    result = warehouse.dbt("build", "--select", "stg_landing__row_counts", check=False)
+    assert result.returncode != 0
+    assert f"{raw}/clicks" in result.stdout, result.stdout[-3000:]

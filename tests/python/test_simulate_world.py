@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,35 @@ def test_truth_labels_and_experiments_are_consistent(tiny_world):
     assert np.allclose(aa["true_effect_abs"], 0)
     treat = exp[(exp["experiment_id"] == "exp_ranker") & (exp["variant"] == "treatment")].set_index("metric")
     assert (treat["true_effect_abs"] > 0).all()
+
+
+def test_logged_candidate_sets_are_the_retrieved_ones(tiny_world, tiny_cfg, faults):
+    raw = read_raw(tiny_world, "candidates")
+    logged = raw[~raw["event_id"].isin(faults["event_id"])].drop_duplicates("event_id")
+    truth = pd.read_parquet(tiny_world / "truth" / "candidates.parquet", columns=["request_id", "item_id"])
+    # every served request's candidate set (share 1.0 in tiny), but the late rows that
+    # arrive after the log's end (a set of 30 rows is incomplete more often than one row)
+    both = logged.merge(truth, on=["request_id", "item_id"], how="outer", indicator=True)
+    assert (both["_merge"] != "left_only").all()
+    assert (both["_merge"] == "both").mean() > 0.99
+    complete = logged.groupby("request_id").filter(lambda g: len(g) == tiny_cfg.n_candidates)
+    assert complete.request_id.nunique() / truth.request_id.nunique() > 0.98
+    ranked = complete.sort_values(["request_id", "retrieval_rank"])
+    assert (ranked.groupby("request_id").retrieval_rank.agg(list)
+            .map(lambda r: r == list(range(1, tiny_cfg.n_candidates + 1)))).all()
+    assert (ranked.groupby("request_id").retrieval_score.is_monotonic_decreasing).all()
+
+
+def test_candidate_logging_share_leaves_the_rest_of_the_world_unchanged(tiny_world, tiny_cfg, tmp_path):
+    """The candidate log has its own random stream: logging half of the sets changes nothing else."""
+    half = replace(tiny_cfg, candidate_log_share=0.5)
+    simulate(half, SEED, tmp_path)
+    for name in ("impressions", "faults", "duplicates", "policy_values"):
+        a = pd.read_parquet(tiny_world / "truth" / f"{name}.parquet")
+        b = pd.read_parquet(tmp_path / "truth" / f"{name}.parquet")
+        if "entity" in a:
+            a, b = (x[x["entity"] != "candidates"].reset_index(drop=True) for x in (a, b))
+        pd.testing.assert_frame_equal(a, b)
+    served = pd.read_parquet(tiny_world / "truth" / "candidates.parquet").request_id.nunique()
+    logged = read_raw(tmp_path, "candidates").drop_duplicates("request_id").request_id.nunique()
+    assert abs(logged / served - 0.5) <= 4 * np.sqrt(0.25 / served)

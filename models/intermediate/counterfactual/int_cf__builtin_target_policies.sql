@@ -6,7 +6,9 @@
     - uniform_random: a uniformly random ordered K-subset of the request's candidate set,
       pi = 1 / C at every (candidate, position). Evaluated on the lists whose logging
       policy explores every candidate at every position with a known propensity (the
-      logged ones: prod_v1's epsilon-greedy and the exploration slice).
+      logged ones: prod_v1's epsilon-greedy and the exploration slice). On the exploration
+      slice its shown items are listed at every position (the position-based estimator
+      reads them).
     - <cf_logging_model_id> (prod_v1): the logging policy itself, pi = mu on its own lists:
       every weight is 1 and every estimate is its observed rate (the sanity row).
     - popularity: top-K of the candidates by previous-day popularity, deterministic. The
@@ -26,16 +28,31 @@ explored_requests as (
     from slots
     group by request_id
     having bool_and(propensity_source = 'logged')
+),
+
+exploration_slots as (
+    select request_id, item_id
+    from slots
+    where model_id = '{{ var("cf_exploration_model_id") }}' and propensity_source = 'logged'
+),
+
+uniform_slots as (
+    select slots.request_id, slots.item_id, slots.position
+    from slots
+    inner join explored_requests on slots.request_id = explored_requests.request_id
+    union
+    select exploration_slots.request_id, exploration_slots.item_id, positions.position
+    from exploration_slots
+    cross join (select distinct position from slots) as positions
 )
 
 select
     'uniform_random' as policy_id,
-    slots.request_id,
-    slots.item_id,
-    slots.position,
+    uniform_slots.request_id,
+    uniform_slots.item_id,
+    uniform_slots.position,
     1.0 / c.candidate_set_size as target_probability
-from slots
-inner join explored_requests on slots.request_id = explored_requests.request_id
+from uniform_slots
 cross join c
 
 union all

@@ -4,7 +4,16 @@
     is mass the weighting estimators see only through the slots that were logged.
     has_support: the slot's logging propensity is known (logged, or estimated for a
     deterministic logging model) and positive; slots without it are kept and counted as
-    unsupported, never silently dropped. -#}
+    unsupported, never silently dropped.
+
+    For the position-based estimator (PBM), on the uniform-random exploration slice only
+    (is_exploration), where the logging policy puts an item at every position with the
+    same probability p_log: p_log_examined = p_log * sum_k theta_k and p_target_examined =
+    sum_k theta_k * pi(item at k), theta from int_cf__position_examination and pi from the
+    target rows of the slot's item at any position.
+    A table: the estimators and several tests read it, and its joins are the costly part. -#}
+{{ config(materialized='table') }}
+
 with targets as (
     select * from {{ ref('int_cf__target_policies') }}
 ),
@@ -13,8 +22,24 @@ slots as (
     select * from {{ ref('int_propensities') }}
 ),
 
+examination as (
+    select * from {{ ref('int_cf__position_examination') }}
+),
+
 policy_requests as (
     select distinct policy_id, request_id from targets
+),
+
+target_examined as (
+    select targets.policy_id, targets.request_id, targets.item_id,
+           sum(targets.target_probability * examination.examination) as p_target_examined
+    from targets
+    inner join examination on targets.position = examination.position
+    group by targets.policy_id, targets.request_id, targets.item_id
+),
+
+examination_total as (
+    select sum(examination) as examination_sum from examination
 )
 
 select
@@ -31,6 +56,10 @@ select
     slots.propensity_source,
     coalesce(targets.target_probability, 0.0) as p_target,
     coalesce(slots.propensity > 0, false) as has_support,
+    slots.model_id = '{{ var("cf_exploration_model_id") }}' and slots.propensity_source = 'logged' as is_exploration,
+    case when slots.model_id = '{{ var("cf_exploration_model_id") }}' and slots.propensity_source = 'logged'
+        then slots.propensity * examination_total.examination_sum end as p_log_examined,
+    coalesce(target_examined.p_target_examined, 0.0) as p_target_examined,
     cast(slots.is_clicked as double) as click,
     cast(slots.is_converted as double) as purchase,
     slots.revenue,
@@ -38,8 +67,13 @@ select
     slots.is_label_mature
 from policy_requests
 inner join slots on policy_requests.request_id = slots.request_id
+cross join examination_total
 left join targets
     on policy_requests.policy_id = targets.policy_id
     and slots.request_id = targets.request_id
     and slots.item_id = targets.item_id
     and slots.position = targets.position
+left join target_examined
+    on policy_requests.policy_id = target_examined.policy_id
+    and slots.request_id = target_examined.request_id
+    and slots.item_id = target_examined.item_id

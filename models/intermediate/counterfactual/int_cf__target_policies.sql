@@ -1,8 +1,12 @@
 {#- Every target policy to evaluate, in the target-policy contract (policy_id, request_id,
-    item_id, position, target_probability): the built-ins plus each model named in the var
-    cf_target_policy_models (a user's own table, or the candidate-model policies). -#}
+    item_id, position, target_probability): the built-ins, the candidate models' top-K and
+    Plackett-Luce policies, and each model named in the var cf_target_policy_models (a
+    user's own table). -#}
 select policy_id, request_id, item_id, position, target_probability
 from {{ ref('int_cf__builtin_target_policies') }}
+union all
+select policy_id, request_id, item_id, position, target_probability
+from {{ ref('int_cf__candidate_target_policies') }}
 {% for model_name in var('cf_target_policy_models') %}
 union all
 select

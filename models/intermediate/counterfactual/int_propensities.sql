@@ -47,6 +47,7 @@ select
     ranked.user_id,
     ranked.item_id,
     ranked.position,
+    ranked.impression_ts,
     ranked.impression_date,
     ranked.model_id,
     requests.surface,

@@ -8,7 +8,7 @@ with raw_counts as (
 
     {%- for entity in landing_entities() %}
     select '{{ entity }}' as entity, date as landed_date, count(*) as raw_rows
-    from {{ source('landing', entity) }}
+    from {{ landing_relation(entity) }}
     group by date
     {%- if not loop.last %}
     union all

@@ -33,6 +33,7 @@ from receval.ope.ranking import ItemPositionIPS, PositionBasedIPS, pbm_propensit
 from receval.ope.replay import Replay
 from receval.ope.results import OPEEstimate
 from receval.ope import synthetic  # noqa: E402  (test/benchmark data generators)
+from receval.ope import target_policies  # noqa: E402  (top-K / Plackett-Luce position marginals)
 
 SNDR = SelfNormalizedDoublyRobust
 

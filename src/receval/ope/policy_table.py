@@ -8,6 +8,12 @@ standard error, analytic and bootstrap 95% intervals, n and the weight diagnosti
 The unit of a value is one impression slot (the per-slot rate: a list's value is K times
 it); the rounds are slots and the clusters of the interval are requests (the list).
 
+Replay and position-based IPS (``pbm_ips``) use only the slots of the uniform-random
+exploration slice (``is_exploration``): replay for deterministic targets (every target
+probability there 0 or 1: the logged item at the logged position, or not), PBM with the
+examination-weighted propensities ``p_log_examined`` / ``p_target_examined`` (its
+per-list value divided by the list's slots, to stay per slot).
+
 Reward model (DM, DR, SNDR): a cross-fitted :class:`receval.ope.RewardModel` of the reward
 on the slot's position (the action) and the request's context (surface, device), fitted once
 per reward on the distinct logged slots. It does not depend on the item, so for a target
@@ -23,15 +29,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from receval.ope.direct import DirectMethod, RewardModel
 from receval.ope.doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
 from receval.ope.ips import IPS, SNIPS
+from receval.ope.ranking import PositionBasedIPS
+from receval.ope.replay import Replay
 
 REWARDS = ("click", "purchase", "revenue")
+#: estimators on every supported slot (a cell without any gets a row of nulls for each)
+SLOT_ESTIMATORS = ("ips", "clipped_ips", "snips", "dm", "dr", "sndr")
 #: label maturity column each reward needs (immature labels are excluded)
 MATURITY = {"click": "is_click_label_mature", "purchase": "is_label_mature", "revenue": "is_label_mature"}
 CONTEXT = ("surface", "device")
+FLAGS = ("has_support", "is_exploration", "is_click_label_mature", "is_label_mature")
+INPUT_COLUMNS = ("policy_id", "event_id", "request_id", "position", "impression_date", *CONTEXT, "p_log",
+                 "propensity_source", "p_target", *FLAGS, "p_log_examined", "p_target_examined", *REWARDS)
 OUTPUT_COLUMNS = (
     "policy_id", "estimator", "reward", "day", "segment", "estimate", "std_error", "ci_low", "ci_high",
     "bootstrap_ci_low", "bootstrap_ci_high", "n_bootstrap", "alpha", "n_slots", "n_requests",
@@ -119,11 +133,55 @@ def _cells(frame: pd.DataFrame, min_requests: int):
             yield "all", f"surface={surface}", mask
 
 
+def _to_frame(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
+    """The slots as a DataFrame of the columns the estimators read, its text columns
+    categoricals: tens of millions of rows with a Python string per cell would take several
+    times the memory of the numbers. Missing context is 'unknown', dates are ISO strings
+    and a missing flag is false before the conversion."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    table = table.select([c for c in table.column_names if c in INPUT_COLUMNS])
+    for name in FLAGS:
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, pc.fill_null(table[name], False))
+    for name in (*CONTEXT, "impression_date"):
+        if name in table.column_names:
+            column = pc.cast(table[name], pa.string())
+            table = table.set_column(table.column_names.index(name), name, pc.fill_null(column, "unknown"))
+    frame = table.to_pandas(strings_to_categorical=True)
+    for name in frame.select_dtypes("category"):   # sorted categories: row order of no consequence
+        frame[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories))
+    return frame
+
+
 def _nan_row(policy, name, reward, day, segment, alpha, clip) -> dict[str, Any]:
     row = dict.fromkeys(OUTPUT_COLUMNS, math.nan)
     row.update(policy_id=policy, estimator=name, reward=reward, day=day, segment=segment, alpha=alpha,
                n_bootstrap=0, clip=clip)
     return row
+
+
+def _exploration_results(cell: pd.DataFrame, reward: str, min_requests: int, kw: dict,
+                         unsupported: float) -> list:
+    """Replay (deterministic targets) and position-based IPS on the cell's exploration slots."""
+    explore = cell[cell["is_exploration"].to_numpy(bool)]
+    if explore["request_id"].nunique() < max(min_requests, 1):
+        return []
+    r = explore[reward].to_numpy(np.float64)
+    g = explore["request_id"].to_numpy()
+    pt = explore["p_target"].to_numpy(np.float64)
+    out = []
+    if np.isin(pt, (0.0, 1.0)).all():
+        # a slot's logged action is "item at position"; the target's equals it where pt is 1
+        out.append(Replay(**kw).estimate_policy_value(
+            r, np.ones(r.size, np.int8), (pt == 1.0).astype(np.int8),
+            p_log=explore["p_log"].to_numpy(np.float64), group_ids=g))
+    slots_per_list = explore.groupby("request_id")["request_id"].transform("size").to_numpy(np.float64)
+    out.append(PositionBasedIPS(**kw).estimate_policy_value(
+        r / slots_per_list, explore["p_log_examined"].to_numpy(np.float64),
+        np.minimum(explore["p_target_examined"].to_numpy(np.float64), 1.0), g,
+        unsupported_mass=unsupported))
+    return out
 
 
 def estimate_policy_values(
@@ -144,7 +202,8 @@ def estimate_policy_values(
     table : Arrow table or DataFrame
         ``int_cf__policy_slots``: policy_id, event_id, request_id, position,
         impression_date, surface, device, p_log, propensity_source, p_target, has_support,
-        click, purchase, revenue, is_click_label_mature, is_label_mature.
+        is_exploration, p_log_examined, p_target_examined, click, purchase, revenue,
+        is_click_label_mature, is_label_mature.
     clip : float
         Threshold of clipped IPS.
     alpha : float
@@ -166,23 +225,23 @@ def estimate_policy_values(
     pyarrow.Table
         One row per (policy_id, estimator, reward, day, segment); columns OUTPUT_COLUMNS.
     """
-    frame = table.to_pandas() if isinstance(table, pa.Table) else table.copy()
+    frame = _to_frame(table)
     # The engine returns rows in no set order; bootstrap draws and folds must not depend on it.
     frame = frame.sort_values(["policy_id", "event_id"], kind="stable").reset_index(drop=True)
     if frame.empty:
         return pa.Table.from_pandas(pd.DataFrame(columns=list(OUTPUT_COLUMNS)), preserve_index=False)
-    supported_all = frame[frame["has_support"].fillna(False).astype(bool)]
-    q = fit_reward_models(supported_all, n_folds=n_folds, random_state=random_state, model=reward_model)
+    q = fit_reward_models(frame[frame["has_support"]], n_folds=n_folds, random_state=random_state,
+                          model=reward_model)
     frame = frame.join(q, on="event_id")
     rows: list[dict[str, Any]] = []
-    for policy, pframe in frame.groupby("policy_id", sort=True):
+    for policy, pframe in frame.groupby("policy_id", sort=True, observed=True):
         for reward in REWARDS:
-            rframe = pframe[pframe[MATURITY[reward]].fillna(False).astype(bool)].reset_index(drop=True)
+            rframe = pframe[pframe[MATURITY[reward]]].reset_index(drop=True)
             if rframe.empty:
                 continue
             for day, segment, mask in _cells(rframe, min_requests):
-                cell = rframe[mask]
-                support = cell["has_support"].fillna(False).to_numpy(bool)
+                cell = rframe if mask.all() else rframe[mask]
+                support = cell["has_support"].to_numpy(bool)
                 sup = cell[support]
                 boot = n_bootstrap if (day == "all" and segment == "all") else 0
                 common = dict(policy_id=policy, reward=reward, day=day, segment=segment,
@@ -192,7 +251,7 @@ def estimate_policy_values(
                 unsupported = float(cell.loc[~support, "p_target"].sum() / max(cell["p_target"].sum(), 1e-300)) \
                     if cell["p_target"].sum() > 0 else float((~support).mean())
                 if sup.empty:
-                    for name in ("ips", "clipped_ips", "snips", "dm", "dr", "sndr"):
+                    for name in SLOT_ESTIMATORS:
                         row = _nan_row(policy, name, reward, day, segment, alpha, clip if name == "clipped_ips" else None)
                         row.update(common, unsupported_mass=unsupported, n_slots=0, n_requests=0)
                         rows.append(row)
@@ -216,6 +275,7 @@ def estimate_policy_values(
                         SelfNormalizedDoublyRobust(**kw).estimate_policy_value(
                             r, pl, pt, qh, qh, group_ids=g, unsupported_mass=unsupported),
                     ]
+                results += _exploration_results(cell, reward, min_requests, kw, unsupported)
                 for res in results:
                     d = res.to_dict()
                     row = {k: d.get(k) for k in OUTPUT_COLUMNS if k in d}

@@ -44,6 +44,7 @@ class SimConfig:
     interleave_share: float = 0.03        # team-draft interleaving slice of requests
     shadow_share: float = 0.20            # share of prod_v1 requests scored by the challenger
     served_features_share: float = 1.0    # share of served requests whose features are logged
+    candidate_log_share: float = 1.0      # share of served requests whose candidate set is logged
     fallback_rate: float = 0.01
     error_rate: float = 0.005
     prod_noise: float = 0.7               # sd of the production model's parameter error
@@ -157,7 +158,7 @@ PRESETS: dict[str, SimConfig] = {
     "default": SimConfig(),
     "large": SimConfig(
         preset="large", n_users=300_000, n_items=20_000, requests_per_user_day=0.42,
-        served_features_share=0.25, write_candidates=False,
+        served_features_share=0.25, candidate_log_share=0.02, write_candidates=False,
     ),
 }
 

@@ -31,8 +31,8 @@ HOUR_P = HOUR_P / HOUR_P.sum()
 class Ids:
     """A monotone int64 id counter (one per id space: events, requests, orders)."""
 
-    def __init__(self) -> None:
-        self.next = 1
+    def __init__(self, start: int = 1) -> None:
+        self.next = start
 
     def take(self, n: int) -> np.ndarray:
         out = np.arange(self.next, self.next + n, dtype=np.int64)
@@ -103,8 +103,12 @@ class DayGenerator:
     """Generates the clean traffic of each day in turn (state: ids, features, assignments)."""
 
     def __init__(self, cfg: SimConfig, world: World, rng: np.random.Generator, event_ids: Ids,
-                 arms: tuple[Arm, ...], user_arm: np.ndarray, effects: EffectAccumulator):
+                 arms: tuple[Arm, ...], user_arm: np.ndarray, effects: EffectAccumulator,
+                 candidate_rng: np.random.Generator, candidate_event_ids: Ids):
         self.cfg, self.world, self.rng = cfg, world, rng
+        # The candidate log draws from its own generator and id space, so logging it (or
+        # changing its share) leaves every other event of the world unchanged.
+        self.candidate_rng, self.candidate_event_ids = candidate_rng, candidate_event_ids
         self.event_ids, self.request_ids, self.order_ids = event_ids, Ids(), Ids()
         self.arms, self.user_arm, self.effects = arms, user_arm, effects
         self.assigned = np.zeros(len(user_arm), bool)
@@ -219,6 +223,7 @@ class DayGenerator:
         batches["served_features"] = self._served_features(
             request_id[srv], user[srv], ts[srv], device[srv], ranked["items"])
         batches["shadow_scores"] = self._shadow(request_id[srv], user[srv], ts[srv], policy[srv], ranked["items"])
+        batches["candidates"] = self._candidates(request_id[srv], user[srv], ts[srv], ranked)
 
         self.features.end_of_day(day, imp_user, item, clicked)
         truth = pd.DataFrame({
@@ -306,6 +311,27 @@ class DayGenerator:
             "user_id": user[req][order] + 1, "item_id": item_id[order], "ts": req_ts,
             "feature_name": Cat.of(FEATURES, feature[order]), "feature_value": value[order],
         }, arrival(rng, req_ts, cfg))
+
+    def _candidates(self, request_id, user, ts, ranked) -> Batch:
+        """The retrieval candidate set of a share of served requests, in retrieval order.
+
+        The retrieval score is the log of the sampling weight, so the rank is a
+        deterministic function of it (ties: lower item id first).
+        """
+        cfg, rng = self.cfg, self.candidate_rng
+        keep = np.flatnonzero(rng.random(len(request_id)) < cfg.candidate_log_share)
+        cand = ranked["candidates"][keep]
+        score = 0.5 * self.world.prod.item_bias[cand]
+        order = np.argsort(-score, axis=1, kind="stable")
+        cand, score = np.take_along_axis(cand, order, axis=1), np.take_along_axis(score, order, axis=1)
+        c = cand.shape[1]
+        rows = np.repeat(keep, c)
+        return Batch({
+            "event_id": self.candidate_event_ids.take(len(rows)), "request_id": request_id[rows],
+            "user_id": user[rows] + 1, "item_id": cand.ravel() + 1,
+            "retrieval_rank": np.tile(np.arange(1, c + 1, dtype=np.int32), len(keep)),
+            "retrieval_score": score.ravel(), "ts": ts[rows],
+        }, arrival(rng, ts[rows], cfg))
 
     def _shadow(self, request_id, user, ts, policy, items) -> Batch:
         """challenger_v1 scores every shown item of a share of prod_v1 requests."""

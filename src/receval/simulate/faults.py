@@ -22,12 +22,13 @@ from receval.simulate.config import US_PER_HOUR, US_PER_S, SimConfig
 from receval.simulate.events import Ids
 
 FACT_ENTITIES = ("requests", "impressions", "clicks", "conversions", "assignments",
-                 "served_features", "shadow_scores")
+                 "served_features", "shadow_scores", "candidates")
 # Unknown ids live far above any real id, offset by the (unique) event id of the bad row.
 UNKNOWN_ID_BASE = 9_000_000_000_000
 # Payload column changed in a conflicting duplicate (entities without one only get exact copies).
 CONFLICT_COLUMN = {"requests": "latency_ms", "impressions": "score", "conversions": "revenue",
-                   "served_features": "feature_value", "shadow_scores": "score"}
+                   "served_features": "feature_value", "shadow_scores": "score",
+                   "candidates": "retrieval_score"}
 
 
 def applicable_reasons(entity: str) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ request), true_value (per slot), n_requests.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,37 @@ def write_policy_values(truth_dir: Path, cfg: SimConfig, requests: pd.DataFrame)
     """Write ``truth_dir/policy_values.parquet``."""
     table = pa.Table.from_pandas(policy_values(truth_dir, cfg, requests), preserve_index=False)
     pq.write_table(table, Path(truth_dir) / "policy_values.parquet", compression="zstd")
+
+
+def table_policy_values(truth_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """True per-slot values of any target policy given as a *complete* target-policy table.
+
+    ``table``: policy_id, request_id, item_id, position, target_probability, listing every
+    (candidate, position) the policy can choose (e.g. a candidate model's policy from
+    ``receval.ope.candidate_policies.candidate_policy_table(..., rows="all")``). The value of
+    a request is ``sum_k theta_k sum_c pi(c at k) v_c / K`` with v the labelled-scale slot
+    value of the module docstring, read from candidates.parquet (tiny and default worlds);
+    a (request, item) that is not a candidate there raises. Returns policy_id, reward,
+    true_value (mean over the table's requests) and n_requests.
+    """
+    truth_dir = Path(truth_dir)
+    world = json.loads((truth_dir / "world.json").read_text())
+    cfg = world["config"]
+    theta = np.arange(1, cfg["k"] + 1, dtype=float) ** -cfg["examine_eta"]
+    cand = pd.read_parquet(truth_dir / "candidates.parquet",
+                           columns=["request_id", "item_id", "attract", "p_purchase_given_click"])
+    price = pd.read_parquet(truth_dir / "items.parquet", columns=["item_id", "price"])
+    rows = table.merge(cand, on=["request_id", "item_id"], how="left", validate="many_to_one")
+    if rows["attract"].isna().any():
+        bad = rows.loc[rows["attract"].isna(), ["request_id", "item_id"]].iloc[0].to_dict()
+        raise ValueError(f"target row {bad} is not a candidate of its request in candidates.parquet")
+    rows = rows.merge(price, on="item_id", how="left")
+    factors = _reward_factors(rows["attract"].to_numpy(), rows["p_purchase_given_click"].to_numpy(),
+                              rows["price"].to_numpy(), world["q_click_window"], world["q_attribution_window"])
+    weight = rows["target_probability"].to_numpy() * theta[rows["position"].to_numpy() - 1] / cfg["k"]
+    out = []
+    for reward, v in factors.items():
+        per_request = rows.assign(value=weight * v).groupby(["policy_id", "request_id"], sort=True)["value"].sum()
+        agg = per_request.groupby(level="policy_id").agg(true_value="mean", n_requests="size").reset_index()
+        out.append(agg.assign(reward=reward))
+    return pd.concat(out, ignore_index=True)[["policy_id", "reward", "true_value", "n_requests"]]

@@ -25,6 +25,8 @@ from receval.simulate.truth import TruthWriter
 from receval.simulate.world import COUNTRIES, DEVICES, World, build_world, dimension_batches
 from receval.simulate.writer import PartitionWriter, partition_paths
 
+CANDIDATE_EVENT_ID_BASE = 1_000_000_000_000
+
 
 def simulate(cfg: SimConfig, seed: int, out: str | Path,
              on_day: Callable[[int], None] | None = None) -> dict:
@@ -50,8 +52,11 @@ def simulate(cfg: SimConfig, seed: int, out: str | Path,
     arms = experiment_arms(cfg)
     user_arm = assign_users(world.user_id, arms)
     effects = EffectAccumulator(cfg, arms, cfg.n_users)
-    days = DayGenerator(cfg, world, rng, event_ids, arms, user_arm, effects)
+    # The candidate log has its own random stream and event-id space (see DayGenerator).
+    candidate_rng, candidate_ids = np.random.default_rng([seed, 1]), Ids(start=CANDIDATE_EVENT_ID_BASE)
+    days = DayGenerator(cfg, world, rng, event_ids, arms, user_arm, effects, candidate_rng, candidate_ids)
     injector = FaultInjector(cfg, rng, event_ids)
+    candidate_injector = FaultInjector(cfg, candidate_rng, candidate_ids)
     truth = TruthWriter(truth_dir, pd.Timedelta(minutes=cfg.click_window_minutes),
                         pd.Timedelta(days=cfg.attribution_window_days))
     clean_rows = dict.fromkeys(FACT_ENTITIES, 0)
@@ -70,10 +75,11 @@ def simulate(cfg: SimConfig, seed: int, out: str | Path,
             batch = output.batches[entity]
             batch = batch.take(batch.arrival < cfg.end_us)      # later arrivals have not landed
             broken = (batch.arrival // US_PER_HOUR * US_PER_HOUR == cfg.broken_hour_us) & (entity == "impressions")
-            copies, dup_table = injector.duplicates(entity, batch, ~broken, cfg.end_us,
+            faults = candidate_injector if entity == "candidates" else injector
+            copies, dup_table = faults.duplicates(entity, batch, ~broken, cfg.end_us,
                                                     cfg.broken_hour_us if entity == "impressions" else None)
             # Templates outside the broken hour: a bad row keeps its template's arrival.
-            bad, reasons = injector.bad_rows(entity, batch.take(~broken))
+            bad, reasons = faults.bad_rows(entity, batch.take(~broken))
             for part in (batch, copies, bad):
                 writer.add(entity, part)
             truth.add_faults(_fault_frame(entity, bad, reasons))

@@ -2,7 +2,12 @@
     but it opens every landing file's footer. -#}
 {{ config(materialized='table') }}
 
-{%- for entity in landing_entities() %}
+{#- An optional entity without files (landing_relation) has no schemas to read. -#}
+{%- set entities = [] -%}
+{%- for entity in landing_entities() if not execute or landing_has_files(entity) -%}
+  {%- do entities.append(entity) -%}
+{%- endfor %}
+{%- for entity in entities %}
 select '{{ entity }}' as entity, file_schema.*
 from ({{ landing_file_schemas(entity) }}) as file_schema
 {%- if not loop.last %}

@@ -1,4 +1,4 @@
-{#- A table: nine base models join it. -#}
+{#- A table: every base model joins it. -#}
 {{ config(materialized='table') }}
 
 with contract as (

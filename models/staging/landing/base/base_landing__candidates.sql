@@ -1,0 +1,7 @@
+{#- Every raw candidates row, typed, with its reject reason (a view: see landing_base_model). -#}
+{{ config(materialized='view') }}
+-- unknown_user / unknown_item look up the valid dimension rows:
+-- depends_on: {{ ref('base_landing__users') }}
+-- depends_on: {{ ref('base_landing__items') }}
+
+{{ landing_base_model('candidates') }}
