@@ -238,27 +238,33 @@ from ranked
 
 
 {% macro landing_relation(entity) -%}
-  {#- What to read an entity's raw rows from: the `landing` source; or, for an entity the
-      source marks `meta.optional` (a log a producer may not write, like candidate sets)
-      whose folder holds no file, an empty relation with the reader's columns, so the build
-      goes on with no rows of it. A required entity without files fails in the reader with
-      an error naming its path. -#}
+  {#- What to read an entity's raw rows from: the `landing` source, or for an absent
+      optional entity (landing_is_absent) an empty relation with the reader's columns, so
+      the build goes on with no rows of it. -#}
   {%- set relation = source('landing', entity) -%}
-  {#- unit tests get no graph: they mock the source -#}
-  {%- set node = (graph.get('sources') or {}).get('source.' ~ project_name ~ '.landing.' ~ entity) if execute else none -%}
-  {%- if node is not none -%}
-    {%- set optional = (node.config.meta or node.meta or {}).get('optional', false) -%}
-    {%- if optional and not landing_has_files(entity) -%}
-      {%- set columns = [] -%}
-      {%- for column in landing_contract_columns(entity) -%}
-        {%- do columns.append(dbt.cast('null', column.data_type) ~ ' as ' ~ column.name) -%}
-      {%- endfor -%}
-      {{ return('(select ' ~ (columns | join(', ')) ~ ', ' ~ dbt.cast('null', 'date') ~ ' as date, '
-                ~ dbt.cast('null', 'integer') ~ ' as hour, ' ~ dbt.cast('null', dbt.type_string()) ~ ' as filename, '
-                ~ dbt.cast('null', dbt.type_bigint()) ~ ' as file_row_number where 1 = 0)') }}
-    {%- endif -%}
+  {%- if landing_is_absent(entity) -%}
+    {%- set columns = [] -%}
+    {%- for column in landing_contract_columns(entity) -%}
+      {%- do columns.append(dbt.cast('null', column.data_type) ~ ' as ' ~ column.name) -%}
+    {%- endfor -%}
+    {{ return('(select ' ~ (columns | join(', ')) ~ ', ' ~ dbt.cast('null', 'date') ~ ' as date, '
+              ~ dbt.cast('null', 'integer') ~ ' as hour, ' ~ dbt.cast('null', dbt.type_string()) ~ ' as filename, '
+              ~ dbt.cast('null', dbt.type_bigint()) ~ ' as file_row_number where 1 = 0)') }}
   {%- endif -%}
   {{ return(relation) }}
+{%- endmacro %}
+
+
+{% macro landing_is_absent(entity) -%}
+  {#- True for an entity the source marks `meta.optional` (a log a producer may not write,
+      like candidate sets) whose folder holds no file. A required entity without files is
+      never absent: it fails in the reader with an error naming its path. Unit tests get no
+      graph (they mock the source) and parsing has no files: both see it present. -#}
+  {%- set node = (graph.get('sources') or {}).get('source.' ~ project_name ~ '.landing.' ~ entity) if execute else none -%}
+  {%- if node is none or not (node.config.meta or node.meta or {}).get('optional', false) -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {{ return(not landing_has_files(entity)) }}
 {%- endmacro %}
 
 

@@ -24,10 +24,7 @@ c as (
 ),
 
 explored_requests as (
-    select request_id
-    from slots
-    group by request_id
-    having bool_and(propensity_source = 'logged')
+    select request_id from {{ ref('int_cf__logged_requests') }}
 ),
 
 exploration_slots as (

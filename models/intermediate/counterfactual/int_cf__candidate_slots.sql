@@ -15,16 +15,9 @@
 
 with
 
-logged_requests as (
-    select request_id, min(impression_ts) as point_ts, min(impression_date) as impression_date
-    from {{ ref('int_propensities') }}
-    group by request_id
-    having bool_and(propensity_source = 'logged')
-),
-
 evaluated_requests as (
     select logged_requests.*
-    from logged_requests
+    from {{ ref('int_cf__logged_requests') }} as logged_requests
     inner join {{ ref('dim_split_dates') }} as splits
         on logged_requests.impression_date = splits.impression_date
     where splits.split in ({% for s in splits %}'{{ s }}'{{ ', ' if not loop.last }}{% endfor %})

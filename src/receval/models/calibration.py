@@ -37,7 +37,7 @@ class Calibrator:
         """Calibrated probabilities of ``scores``."""
         scores = np.asarray(scores, dtype=float)
         if self.method == "platt":
-            z = self.params["a"] * _logit(scores) + self.params["b"]
+            z = self.params["a"] * logit(scores) + self.params["b"]
             return 1.0 / (1.0 + np.exp(-z))
         return np.interp(scores, self.params["x"], self.params["y"])
 
@@ -76,13 +76,14 @@ def fit_calibrator(scores: np.ndarray, labels: np.ndarray, method: str = "platt"
         raise ValueError("calibration needs both classes among the weighted validation rows")
     if method == "platt":
         fit = LogisticRegression(C=1e6, max_iter=1000)
-        fit.fit(_logit(scores[keep])[:, None], labels[keep], sample_weight=weights[keep])
+        fit.fit(logit(scores[keep])[:, None], labels[keep], sample_weight=weights[keep])
         return Calibrator("platt", {"a": float(fit.coef_[0, 0]), "b": float(fit.intercept_[0])})
     fit = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     fit.fit(scores[keep], labels[keep], sample_weight=weights[keep])
     return Calibrator("isotonic", {"x": fit.X_thresholds_.tolist(), "y": fit.y_thresholds_.tolist()})
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities clipped into [1e-6, 1 - 1e-6] (finite for 0 and 1)."""
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p) - np.log1p(-p)

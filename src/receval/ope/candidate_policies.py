@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from receval.models.calibration import logit
 from receval.ope.target_policies import plackett_luce_marginals, slot_marginals_table, top_k_marginals
 
 POLICY_SCHEMA = pa.schema([
     ("policy_id", pa.string()), ("request_id", pa.int64()), ("item_id", pa.int64()),
     ("position", pa.int32()), ("target_probability", pa.float64()),
 ])
-_EPS = 1e-6
 # Log-odds of the padding of short candidate sets: far below any clipped score (|logit| < 14),
 # so a padded column gets no probability (its rows are dropped all the same).
 _PAD = -1e6
@@ -53,9 +53,8 @@ def _score_matrices(rows: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray,
     logits = np.full((n, c), _PAD)
     row = np.repeat(np.arange(n), sizes.to_numpy())
     col = np.arange(len(rows)) - np.repeat(np.cumsum(sizes.to_numpy()) - sizes.to_numpy(), sizes.to_numpy())
-    p = np.clip(rows["calibrated_score"].to_numpy(np.float64), _EPS, 1 - _EPS)
     items[row, col] = rows["item_id"].to_numpy(np.int64)
-    logits[row, col] = np.log(p) - np.log1p(-p)
+    logits[row, col] = logit(rows["calibrated_score"].to_numpy(np.float64))
     return sizes.index.to_numpy(np.int64), items, logits
 
 

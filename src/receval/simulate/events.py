@@ -263,7 +263,8 @@ class DayGenerator:
         """Retrieve candidates and apply each request's policy (see :mod:`policy`)."""
         cfg, w, rng = self.cfg, self.world, self.rng
         m, c, k = len(user), cfg.n_candidates, cfg.k
-        weights = np.exp(0.5 * w.prod.item_bias) * (w.created_at < day_start)
+        retrieval_score = 0.5 * w.prod.item_bias   # log of an item's retrieval weight
+        weights = np.exp(retrieval_score) * (w.created_at < day_start)
         cand = pol.sample_candidates(rng, weights, m, c)
         prod = sigmoid(w.prod.logits(user, cand)).astype(np.float64)
         shown = np.empty((m, k), int)
@@ -288,7 +289,7 @@ class DayGenerator:
         # Interleaved items carry the score of the team (model) that placed them.
         score[sel] = np.where(team[sel] == 1, np.take_along_axis(challenger, shown[sel], axis=1), score[sel])
         return {"items": np.take_along_axis(cand, shown, axis=1), "score": score, "propensity": propensity,
-                "team": team, "candidates": cand, "prod_score": prod}
+                "team": team, "candidates": cand, "retrieval_score": retrieval_score[cand], "prod_score": prod}
 
     def _served_features(self, request_id, user, ts, device, items) -> Batch:
         """Long-format features the ranker saw: one user row per request, three item rows per item."""
@@ -313,15 +314,11 @@ class DayGenerator:
         }, arrival(rng, req_ts, cfg))
 
     def _candidates(self, request_id, user, ts, ranked) -> Batch:
-        """The retrieval candidate set of a share of served requests, in retrieval order.
-
-        The retrieval score is the log of the sampling weight, so the rank is a
-        deterministic function of it (ties: lower item id first).
-        """
+        """The retrieval candidate set of a share of served requests, in retrieval order
+        (by the retrieval score; ties: lower item id first)."""
         cfg, rng = self.cfg, self.candidate_rng
         keep = np.flatnonzero(rng.random(len(request_id)) < cfg.candidate_log_share)
-        cand = ranked["candidates"][keep]
-        score = 0.5 * self.world.prod.item_bias[cand]
+        cand, score = ranked["candidates"][keep], ranked["retrieval_score"][keep]
         order = np.argsort(-score, axis=1, kind="stable")
         cand, score = np.take_along_axis(cand, order, axis=1), np.take_along_axis(score, order, axis=1)
         c = cand.shape[1]

@@ -2,12 +2,8 @@
     but it opens every landing file's footer. -#}
 {{ config(materialized='table') }}
 
-{#- An optional entity without files (landing_relation) has no schemas to read. -#}
-{%- set entities = [] -%}
-{%- for entity in landing_entities() if not execute or landing_has_files(entity) -%}
-  {%- do entities.append(entity) -%}
-{%- endfor %}
-{%- for entity in entities %}
+{#- An absent optional entity has no files to read the schemas of. -#}
+{%- for entity in landing_entities() if not landing_is_absent(entity) %}
 select '{{ entity }}' as entity, file_schema.*
 from ({{ landing_file_schemas(entity) }}) as file_schema
 {%- if not loop.last %}
