@@ -23,27 +23,12 @@ attributed as (
     select * from {{ ref('int_labels__attributed_purchases') }}
 ),
 
+outcomes as (
+    select * from {{ ref('int_labels__impression_outcomes') }}
+),
+
 data_end as (
     select as_of from {{ ref('int_labels__data_end') }}
-),
-
-click_labels as (
-    select
-        impression_event_id,
-        count(*) as n_clicks,
-        min(clicked_at) as clicked_at
-    from counted_clicks
-    group by impression_event_id
-),
-
-purchase_labels as (
-    select
-        impression_event_id,
-        count(*) as n_purchases,
-        sum(revenue) as revenue,
-        min(purchased_at) as first_purchased_at
-    from attributed
-    group by impression_event_id
 ),
 
 {% if is_incremental() %}
@@ -89,15 +74,15 @@ labelled as (
         impressions.ts as impression_ts,
         cast(impressions.ts as date) as impression_date,
         impressions.landed_at,
-        click_labels.impression_event_id is not null as is_clicked,
-        coalesce(click_labels.n_clicks, 0) as n_clicks,
-        click_labels.clicked_at,
-        {{ dbt.datediff('impressions.ts', 'click_labels.clicked_at', 'second') }} as seconds_to_click,
-        purchase_labels.impression_event_id is not null as is_converted,
-        coalesce(purchase_labels.n_purchases, 0) as n_purchases,
-        coalesce(purchase_labels.revenue, 0) as revenue,
-        purchase_labels.first_purchased_at,
-        {{ dbt.datediff('click_labels.clicked_at', 'purchase_labels.first_purchased_at', 'second') }} / 3600.0
+        outcomes.impression_event_id is not null as is_clicked,
+        coalesce(outcomes.n_clicks, 0) as n_clicks,
+        outcomes.clicked_at,
+        {{ dbt.datediff('impressions.ts', 'outcomes.clicked_at', 'second') }} as seconds_to_click,
+        coalesce(outcomes.n_purchases, 0) > 0 as is_converted,
+        coalesce(outcomes.n_purchases, 0) as n_purchases,
+        coalesce(outcomes.revenue, 0) as revenue,
+        outcomes.first_purchased_at,
+        {{ dbt.datediff('outcomes.clicked_at', 'outcomes.first_purchased_at', 'second') }} / 3600.0
             as hours_click_to_purchase,
         {{ dbt.dateadd('minute', var('click_window_minutes'), 'impressions.ts') }} <= data_end.as_of
             as is_click_label_mature,
@@ -106,8 +91,7 @@ labelled as (
             as is_label_mature
     from impressions
     cross join data_end
-    left join click_labels on impressions.event_id = click_labels.impression_event_id
-    left join purchase_labels on impressions.event_id = purchase_labels.impression_event_id
+    left join outcomes on impressions.event_id = outcomes.impression_event_id
     {% if is_incremental() %}
     where impressions.event_id in (select event_id from to_refresh)
     {% endif %}
