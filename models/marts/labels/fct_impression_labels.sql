@@ -15,6 +15,8 @@ with impressions as (
     select * from {{ ref('stg_landing__impressions') }}
 ),
 
+-- counted_clicks and attributed are read by incremental runs only, to find what to
+-- rewrite; declared here so dbt sees the dependencies when it parses the model.
 counted_clicks as (
     select * from {{ ref('int_labels__counted_clicks') }}
 ),
