@@ -30,29 +30,49 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 CLICK_WINDOW_MINUTES = 30  # dbt_project.yml's default
 
-# The columns the foundation issue asks of the labels, with the keys to join them by.
-REQUIRED_LABEL_COLUMNS = ["event_id", "request_id", "user_id", "item_id", "impression_ts", "is_clicked",
-                          "is_converted", "revenue", "seconds_to_click", "hours_click_to_purchase",
-                          "is_label_mature"]
-
 ALL, REQUIRED = "all 23 columns", "the 11 required columns"
 TABLE, PARQUET = "written to a DuckDB table", "published as Parquet"
 
+# Per form of the mart: the impression columns it carries, and its label columns. REQUIRED
+# is what the foundation issue asks of the labels, with the keys to join them by.
+MARTS = {
+    ALL: (["event_id", "request_id", "user_id", "item_id", "position", "ts", "model_id", "score",
+           "propensity", "team", "landed_at"], "*"),
+    REQUIRED: (["event_id", "request_id", "user_id", "item_id", "ts"],
+               "event_id, request_id, user_id, item_id, impression_ts, is_clicked, is_converted, revenue, "
+               "seconds_to_click, hours_click_to_purchase, is_label_mature"),
+}
+
+
+def mart_steps(columns: str) -> dict[str, str]:
+    """The steps that depend on the form of the labels mart."""
+    impression_columns, label_columns = MARTS[columns]
+    labels = f"(select {label_columns} from b.fct_impression_labels)"
+    return {
+        # one validated read of every raw impression (typed columns, reject checks) with the
+        # columns the mart carries, and the staged clicks matched to it: the least the
+        # click label needs
+        f"validated impressions matched to the staged clicks, {columns}": f"""
+            select count(c.event_id), {', '.join(f'min(i.{name})' for name in impression_columns)}
+            from b.base_landing__impressions as i
+            left join b.stg_landing__clicks as c
+                on c.request_id = i.request_id and c.item_id = i.item_id
+                and c.ts >= i.ts and c.ts <= i.ts + interval {{click_window_minutes}} minute
+            where i.reject_reason is null""",
+        # The writes read the built mart back; that read is timed apart and taken off them,
+        # as a real plan writes straight from its query.
+        f"labels read back, {columns}": f"select min(columns(*)) from {labels}",
+        # an incremental (delete+insert) mart is a DuckDB table: its rows are written into it once
+        f"labels {TABLE}, {columns}": f"create table labels as select * from {labels}",
+        # what publish_parquet() does after the table is built
+        f"labels {PARQUET}, {columns}":
+            f"copy {labels} to '{{scratch}}/labels.parquet' (format parquet, compression zstd)",
+    }
+
+
 STEPS = {
-    # one validated read of every raw impression (typed columns, reject checks) with the
-    # columns the mart carries, and the staged clicks matched to it: the least the click
-    # label needs
-    **{f"validated impressions matched to the staged clicks, {columns}": f"""
-        select count(c.event_id), {', '.join(f'min(i.{name})' for name in impression_columns)}
-        from b.base_landing__impressions as i
-        left join b.stg_landing__clicks as c
-            on c.request_id = i.request_id and c.item_id = i.item_id
-            and c.ts >= i.ts and c.ts <= i.ts + interval {{click_window_minutes}} minute
-        where i.reject_reason is null"""
-       for columns, impression_columns in [
-           (ALL, ["event_id", "request_id", "user_id", "item_id", "position", "ts", "model_id", "score",
-                  "propensity", "team", "landed_at"]),
-           (REQUIRED, ["event_id", "request_id", "user_id", "item_id", "ts"])]},
+    **mart_steps(ALL),
+    **mart_steps(REQUIRED),
     # exact dedupe must at least find the event ids delivered more than once (the raw keys
     # alone: the cheapest way, validating only the candidates afterwards)
     "redelivered impression ids": """
@@ -62,23 +82,6 @@ STEPS = {
     "conversions staged": """
         select count(*), sum(event_id), sum(user_id), sum(item_id), sum(revenue), max(ts)
         from b.stg_landing__conversions""",
-    # The writes read the built mart back; that read is timed apart and taken off them, as
-    # a real plan writes straight from its query.
-    "labels read back, all 23 columns": """
-        select min(columns(*)) from b.fct_impression_labels""",
-    "labels read back, the 11 required columns": f"""
-        select min(columns(*)) from (select {', '.join(REQUIRED_LABEL_COLUMNS)} from b.fct_impression_labels)""",
-    # an incremental (delete+insert) mart is a DuckDB table: its rows are written into it once
-    "labels written to a DuckDB table, all 23 columns": """
-        create table labels as select * from b.fct_impression_labels""",
-    "labels written to a DuckDB table, the 11 required columns": f"""
-        create table labels as select {', '.join(REQUIRED_LABEL_COLUMNS)} from b.fct_impression_labels""",
-    # what publish_parquet() does after the table is built
-    "labels published as Parquet, all 23 columns": """
-        copy (select * from b.fct_impression_labels) to '{scratch}/labels.parquet' (format parquet, compression zstd)""",
-    "labels published as Parquet, the 11 required columns": f"""
-        copy (select {', '.join(REQUIRED_LABEL_COLUMNS)} from b.fct_impression_labels)
-        to '{{scratch}}/labels.parquet' (format parquet, compression zstd)""",
 }
 
 
