@@ -33,11 +33,18 @@
   {%- set keys = landing_contract_columns(entity) | selectattr('is_key') | map(attribute='name') | list -%}
   {%- set null_checks = [] -%}
   {%- for key in keys -%}{%- do null_checks.append('typed.' ~ key ~ ' is null') -%}{%- endfor -%}
+  {%- set non_finite_checks = [] -%}
+  {%- for column in landing_contract_columns(entity) if column.data_type | lower == 'double' -%}
+    {%- do non_finite_checks.append(is_non_finite('typed.' ~ column.name)) -%}
+  {%- endfor -%}
   {%- set conditions = {
       'schema_mismatch': 'mismatched_files.source_file is not null',
       'null_key': null_checks | join(' or '),
       'future_timestamp': 'typed.ts > ' ~ dbt.dateadd('minute', 60 + var('clock_skew_tolerance_minutes') | int, 'typed.landed_at'),
   } -%}
+  {%- if non_finite_checks -%}
+    {%- do conditions.update({'non_finite_number': non_finite_checks | join(' or ')}) -%}
+  {%- endif -%}
   {%- if 'propensity' in names -%}
     {%- do conditions.update({'invalid_propensity': 'typed.propensity is not null and not (typed.propensity > 0 and typed.propensity <= 1)'}) -%}
   {%- endif -%}
@@ -47,12 +54,14 @@
   {%- if 'revenue' in names -%}
     {%- do conditions.update({'negative_revenue': 'typed.revenue < 0'}) -%}
   {%- endif -%}
+  {#- Only against a dimension the landing zone holds: without users (items) events, the
+      dimension is derived from the ids the facts carry and no id is unknown. -#}
   {%- if is_fact and 'user_id' in names -%}
-    {%- do conditions.update({'unknown_user': 'valid_users.user_id is null'}) -%}
+    {%- do conditions.update({'unknown_user': 'valid_users.user_id is null and exists (select 1 from valid_users)'}) -%}
   {%- endif -%}
   {%- if is_fact and 'item_id' in names -%}
     {#- item_id is optional where it is not a key (user-level served features). -#}
-    {%- do conditions.update({'unknown_item': 'typed.item_id is not null and valid_items.item_id is null'}) -%}
+    {%- do conditions.update({'unknown_item': 'typed.item_id is not null and valid_items.item_id is null and exists (select 1 from valid_items)'}) -%}
   {%- endif -%}
   {{ return(conditions) }}
 {%- endmacro %}
@@ -61,8 +70,10 @@
 {% macro landing_base_model(entity) -%}
 {%- set columns = landing_contract_columns(entity) -%}
 {%- set names = columns | map(attribute='name') | list -%}
+{%- set in_files = landing_file_column_names(entity) -%}
 {%- set conditions = landing_reject_conditions(entity, names) -%}
 {%- set reasons = var('landing_reject_reasons') -%}
+-- the columns the files carry are looked up in {{ ref('base_landing__file_columns') }}
 
 with source as (
 
@@ -97,11 +108,16 @@ valid_items as (
 typed as (
 
     select
+        {#- a column no file carries (an optional one: base_landing__files) is null -#}
         {%- for column in columns %}
+        {%- if column.name in in_files %}
         {{ landing_try_cast(column.name, column.data_type) }} as {{ column.name }},
+        {%- else %}
+        {{ dbt.cast('null', column.data_type) }} as {{ column.name }},
+        {%- endif %}
         {%- endfor %}
-        {%- for name in names %}
-        {{ name }} as raw__{{ name }},
+        {%- for column in columns %}
+        {{ column.name if column.name in in_files else dbt.cast('null', column.data_type) }} as raw__{{ column.name }},
         {%- endfor %}
         {{ dbt.dateadd('hour', 'hour', dbt.cast('date', 'timestamp')) }} as landed_at,
         filename as source_file,
@@ -144,6 +160,18 @@ select
     end as payload
 from validated
 
+{%- endmacro %}
+
+
+{% macro landing_file_column_names(entity) -%}
+  {#- The columns at least one of the entity's landing files carries (the reader's union by
+      name has no other); every contract column while parsing. -#}
+  {%- if not execute or landing_is_absent(entity) -%}
+    {{ return(landing_contract_columns(entity) | map(attribute='name') | list) }}
+  {%- endif -%}
+  {%- set found = run_query("select distinct column_name from " ~ ref('base_landing__file_columns')
+                            ~ " where entity = '" ~ entity ~ "'") -%}
+  {{ return(found.columns[0].values() | list) }}
 {%- endmacro %}
 
 
@@ -239,8 +267,8 @@ from ranked
 
 {% macro landing_relation(entity) -%}
   {#- What to read an entity's raw rows from: the `landing` source, or for an absent
-      optional entity (landing_is_absent) an empty relation with the reader's columns, so
-      the build goes on with no rows of it. -#}
+      entity (landing_is_absent) an empty relation with the reader's columns, so the build
+      goes on with no rows of it. -#}
   {%- set relation = source('landing', entity) -%}
   {%- if landing_is_absent(entity) -%}
     {%- set columns = [] -%}
@@ -255,13 +283,19 @@ from ranked
 {%- endmacro %}
 
 
-{% macro landing_is_absent(entity) -%}
-  {#- True for an entity the source marks `meta.optional` (a log a producer may not write,
-      like candidate sets) whose folder holds no file. A required entity without files is
-      never absent: it fails in the reader with an error naming its path. Unit tests get no
-      graph (they mock the source) and parsing has no files: both see it present. -#}
+{% macro landing_is_required(entity) -%}
+  {#- impressions and clicks: the source marks them `meta.required` (contract.REQUIRED_ENTITIES). -#}
   {%- set node = (graph.get('sources') or {}).get('source.' ~ project_name ~ '.landing.' ~ entity) if execute else none -%}
-  {%- if node is none or not (node.config.meta or node.meta or {}).get('optional', false) -%}
+  {{ return(node is not none and (node.config.meta or node.meta or {}).get('required', false)) }}
+{%- endmacro %}
+
+
+{% macro landing_is_absent(entity) -%}
+  {#- True for an entity the contract does not require whose folder holds no file. A
+      required entity without files is never absent: it fails in the reader with an error
+      naming its path. Unit tests get no graph (they mock the source) and parsing has no
+      files: both see it present. -#}
+  {%- if not execute or (graph.get('sources') or {}) == {} or landing_is_required(entity) -%}
     {{ return(false) }}
   {%- endif -%}
   {{ return(not landing_has_files(entity)) }}

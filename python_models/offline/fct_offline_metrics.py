@@ -14,7 +14,7 @@ def model(dbt, session):
     ranking_ks = dbt.config.get("ranking_ks")
     return offline_metrics_table(
         to_arrow(dbt.ref("int_offline__scored_impressions")),
-        baseline_model=dbt.config.get("production_model"),
+        baseline_model=dbt.config.get("production_model") or None,
         ks=[int(k) for k in ranking_ks],
         n_bins=int(dbt.config.get("ece_bins")),
         n_boot=int(dbt.config.get("n_bootstrap")),

@@ -110,6 +110,10 @@ ENTITY_SCHEMAS: dict[str, pa.Schema] = {
 
 ENTITIES = tuple(ENTITY_SCHEMAS)
 
+# The entities every landing zone must hold; any other may be absent or empty (the marts
+# that need it are then empty, and the build says which).
+REQUIRED_ENTITIES: tuple[str, ...] = ("impressions", "clicks")
+
 # Keys that may never be null, per entity (a null here is rejected as `null_key`).
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "requests": ("event_id", "request_id", "user_id", "ts"),
@@ -129,6 +133,7 @@ REJECT_REASONS: tuple[str, ...] = (
     "schema_mismatch",     # the row's file does not carry the contract's columns and types
     "null_key",            # a KEY_COLUMNS value is null
     "future_timestamp",    # ts later than the end of its arrival hour + clock-skew tolerance
+    "non_finite_number",   # a DOUBLE column holds NaN or +-infinity
     "invalid_propensity",  # impressions: propensity not null and outside (0, 1]
     "invalid_position",    # impressions: position < 1
     "negative_revenue",    # conversions: revenue < 0

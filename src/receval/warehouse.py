@@ -6,6 +6,7 @@ Spark. The package only ever sees Arrow tables and numpy arrays.
 """
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 
@@ -23,3 +24,25 @@ def to_arrow(relation) -> pa.Table:
     if hasattr(relation, "toPandas"):  # older PySpark
         return pa.Table.from_pandas(relation.toPandas(), preserve_index=False)
     raise TypeError(f"cannot turn a {type(relation).__name__} into an Arrow table")
+
+
+ROW_IDS = ("event_id", "request_id", "user_id")
+
+
+def require_finite(table: pa.Table, name: str) -> None:
+    """Raise if a floating-point column of ``table`` holds NaN or +-inf (nulls are fine).
+
+    Staging rejects non-finite numbers (reason ``non_finite_number``), so one that reaches a
+    mart's input came from a model in between; the message names the input ``name``, the
+    column, how many values, and the first offending row with its id.
+    """
+    for field in table.schema:
+        if not pa.types.is_floating(field.type):
+            continue
+        values = table[field.name].to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(~np.isfinite(values) & ~table[field.name].is_null().to_numpy(zero_copy_only=False))
+        if bad.size:
+            first = int(bad[0])
+            ids = ", ".join(f"{c}={table[c][first].as_py()}" for c in ROW_IDS if c in table.column_names)
+            raise ValueError(f"{name}: column `{field.name}` holds {bad.size} non-finite value(s) (NaN or inf); "
+                             f"the first at row {first}" + (f" ({ids})" if ids else ""))

@@ -70,6 +70,23 @@ def test_source_tables_are_contract_entities(landing_source):
     assert [t["name"] for t in landing_source["tables"]] == list(contract.ENTITIES)
 
 
+def test_required_entities_are_marked_in_the_source(landing_source):
+    required = [t["name"] for t in landing_source["tables"] if t.get("config", {}).get("meta", {}).get("required")]
+    assert tuple(required) == contract.REQUIRED_ENTITIES == ("impressions", "clicks")
+
+
+def test_lossless_casts_end_in_contract_types():
+    with (ROOT / "seeds" / "landing_lossless_casts.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["to_type"] for r in rows} <= set(DUCKDB_TYPES.values())
+    assert all(r["from_type"] != r["to_type"] for r in rows)
+    # a narrowing cast carries the target's exact range
+    ranges = {(r["from_type"], r["to_type"]): (r["min_value"], r["max_value"]) for r in rows if r["min_value"]}
+    assert ranges[("BIGINT", "INTEGER")] == (str(-2**31), str(2**31 - 1))
+    assert ranges[("UBIGINT", "BIGINT")] == (str(-2**63), str(2**63 - 1))
+    assert ranges[("BIGINT", "DOUBLE")] == (str(-2**53), str(2**53))
+
+
 @pytest.mark.parametrize("entity", contract.ENTITIES)
 def test_source_columns_equal_contract(landing_source, entity):
     (table,) = [t for t in landing_source["tables"] if t["name"] == entity]

@@ -155,6 +155,16 @@ def test_content_embeddings_of_a_tiny_catalog_keep_all_columns():
     assert [f"item_content_{j}" for j in range(16)] == table.column_names[1:]
 
 
+def test_content_embeddings_of_a_catalog_without_attributes_are_zero():
+    """A landing zone without items events: dim_items names the items, nothing else."""
+    items = pa.table({"item_id": [1, 2, 3], "category": pa.nulls(3, pa.string()), "brand": pa.nulls(3, pa.string()),
+                      "title": pa.nulls(3, pa.string()), "price": pa.nulls(3, pa.float64())})
+    table = item_content_embeddings(items, n_components=4)
+    assert table["item_id"].to_pylist() == [1, 2, 3]
+    assert [f"item_content_{j}" for j in range(4)] == table.column_names[1:]
+    assert all(v == 0.0 for j in range(4) for v in table[f"item_content_{j}"].to_pylist())
+
+
 # ---------------------------------------------------------------- XGBoost
 
 def test_gbdt_approaches_the_oracle_and_round_trips(world_table, tmp_path):
@@ -245,3 +255,43 @@ def test_training_errors(world_table, tmp_path):
     no_validation = table.filter(pa.compute.equal(table["split"], "train"))
     with pytest.raises(ValueError, match="no rows in the 'validation' split"):
         train_candidate(no_validation, content, model_id="x", family="popularity", store=tmp_path)
+
+
+def test_click_only_data_trains_the_click_task_and_registers_the_conversion_task_as_missing(world_table, tmp_path):
+    """A log without purchases: every family trains click; conversion is registered, not
+    trained, and never scored. XGBoost's click booster is the one full data trains."""
+    _, table = world_table
+    content = item_content_embeddings(catalog(), n_components=4)
+    no_purchases = table.set_column(table.column_names.index("is_converted"), "is_converted",
+                                    pa.array(np.zeros(table.num_rows, bool)))
+    rows = {(r["model_id"], r["task"]): r for r in _train_all(no_purchases, content, tmp_path / "click_only")}
+    for family in FAST:
+        assert rows[(family, "click")]["status"] == "trained"
+        conversion = rows[(family, "conversion")]
+        assert conversion["status"] == "no_conversion_data"
+        assert conversion["status_reason"] == f"conversion task of {family} not trained: no purchase label in the train split"
+        assert conversion.get("calibration") is None and conversion.get("validation_auc") is None
+    full = {(r["model_id"], r["task"]): r for r in _train_all(table, content, tmp_path / "full")}
+    assert rows[("xgboost", "click")]["validation_auc"] == pytest.approx(full[("xgboost", "click")]["validation_auc"], abs=1e-12)
+
+    versions = [(r["model_id"], r["version"]) for r in rows.values()]
+    registry = registry_table(tmp_path / "click_only", versions)
+    assert sorted(zip(registry["task"].to_pylist(), registry["status"].to_pylist())).count(("conversion", "no_conversion_data")) == 3
+    test = table.filter(pa.compute.equal(table["split"], "test"))
+    scores = score_candidates(registry, test, content)
+    assert set(scores["task"].to_pylist()) == {"click"} and scores.num_rows == 3 * test.num_rows
+
+
+def test_a_candidate_the_rows_cannot_train_is_registered_and_the_others_train(world_table, tmp_path):
+    _, table = world_table
+    content = item_content_embeddings(catalog(), n_components=4)
+    no_clicks = table.set_column(table.column_names.index("is_clicked"), "is_clicked",
+                                 pa.array(np.zeros(table.num_rows, bool)))
+    rows = _train_all(no_clicks, content, tmp_path)
+    assert {(r["model_id"], r["task"], r["status"]) for r in rows} == {
+        (f, t, "not_trained") for f in FAST for t in ("click", "conversion")}
+    assert rows[0]["status_reason"] == "xgboost not trained: the train split's click labels are all 0"
+    assert read_manifests(tmp_path) == []  # nothing stored
+    no_validation = table.filter(pa.compute.equal(table["split"], "train"))
+    [row, _] = train_candidates(no_validation, content, [{"model_id": "p", "family": "popularity"}], store=tmp_path)
+    assert row["status"] == "not_trained" and "no rows in the 'validation' split" in row["status_reason"]

@@ -9,7 +9,7 @@
       logged ones: prod_v1's epsilon-greedy and the exploration slice). On the exploration
       slice its shown items are listed at every position (the position-based estimator
       reads them).
-    - <cf_logging_model_id> (prod_v1): the logging policy itself, pi = mu on its own lists:
+    - <cf_logging_model_id> (null: the most-served model): the logging policy itself, pi = mu on its own lists:
       every weight is 1 and every estimate is its observed rate (the sanity row).
     - popularity: top-K of the candidates by previous-day popularity, deterministic. The
       warehouse cannot rank candidates it never sees, so it is evaluated on the lists that
@@ -55,13 +55,13 @@ cross join c
 union all
 
 select
-    '{{ var("cf_logging_model_id") }}' as policy_id,
+    {{ production_model_id('cf_logging_model_id') }} as policy_id,
     request_id,
     item_id,
     position,
     propensity as target_probability
 from slots
-where model_id = '{{ var("cf_logging_model_id") }}' and propensity_source = 'logged'
+where model_id = {{ production_model_id('cf_logging_model_id') }} and propensity_source = 'logged'
 
 union all
 

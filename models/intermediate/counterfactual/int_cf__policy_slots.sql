@@ -40,6 +40,12 @@ target_examined as (
 
 examination_total as (
     select sum(examination) as examination_sum from examination
+),
+
+-- without any purchase event the purchase rewards are unobserved, not zero: null, and the
+-- estimators leave them out
+conversions_landed as (
+    select exists (select 1 from {{ ref('stg_landing__conversions') }}) as has_conversions
 )
 
 select
@@ -61,13 +67,14 @@ select
         then slots.propensity * examination_total.examination_sum end as p_log_examined,
     coalesce(target_examined.p_target_examined, 0.0) as p_target_examined,
     cast(slots.is_clicked as double) as click,
-    cast(slots.is_converted as double) as purchase,
-    slots.revenue,
+    case when conversions_landed.has_conversions then cast(slots.is_converted as double) end as purchase,
+    case when conversions_landed.has_conversions then slots.revenue end as revenue,
     slots.is_click_label_mature,
     slots.is_label_mature
 from policy_requests
 inner join slots on policy_requests.request_id = slots.request_id
 cross join examination_total
+cross join conversions_landed
 left join targets
     on policy_requests.policy_id = targets.policy_id
     and slots.request_id = targets.request_id

@@ -1,5 +1,5 @@
 -- One row per (request, item, challenger) where a challenger shadow-scored an item the
--- production model (var shadow_production_model) served: both scores, the position, the
+-- production model (var shadow_production_model; null: the most-served model) served: both scores, the position, the
 -- observed click, and both models' latency for the request.
 with shadow as (
     select * from {{ ref('stg_landing__shadow_scores') }}
@@ -7,7 +7,7 @@ with shadow as (
 
 impressions as (
     select * from {{ ref('fct_impression_labels') }}
-    where model_id = '{{ var("shadow_production_model") }}'
+    where model_id = {{ production_model_id('shadow_production_model') }}
 ),
 
 requests as (

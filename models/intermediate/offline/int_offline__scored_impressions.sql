@@ -20,7 +20,7 @@
 {#- A table, not a view: both Python models read it, and the joins are done once. -#}
 {{ config(materialized='table') }}
 
-{%- set production_model = var('offline_production_model') -%}
+{%- set production_model = production_model_id('offline_production_model') -%}
 {%- set splits = var('offline_splits') -%}
 
 with labels as (
@@ -61,7 +61,7 @@ served_scores as (
         labels.score
     from labels
     cross join task_names
-    where labels.model_id = '{{ production_model }}'
+    where labels.model_id = {{ production_model }}
       and labels.score is not null
 ),
 
@@ -79,7 +79,7 @@ shadow_ranked as (
     inner join labels
         on labels.request_id = shadow.request_id
         and labels.item_id = shadow.item_id
-        and labels.model_id = '{{ production_model }}'
+        and labels.model_id = {{ production_model }}
     where shadow.score is not null
 ),
 
@@ -148,7 +148,7 @@ impressions as (
     left join requests on requests.request_id = labels.request_id
     left join users on users.user_id = labels.user_id
     left join items on items.item_id = labels.item_id
-    where labels.model_id = '{{ production_model }}'
+    where labels.model_id = {{ production_model }}
 ),
 
 tasks as (

@@ -4,16 +4,44 @@
 {%- set reasons = var('landing_reject_reasons') -%}
 
 -- raw rows straight from the files, independent of the validation logic they check
-with raw_counts as (
+with raw_file_counts as (
 
     {%- for entity in landing_entities() %}
-    select '{{ entity }}' as entity, date as landed_date, count(*) as raw_rows
+    select '{{ entity }}' as entity, date as landed_date, filename as source_file, count(*) as raw_rows
     from {{ landing_relation(entity) }}
-    group by date
+    group by date, filename
     {%- if not loop.last %}
     union all
     {%- endif %}
     {%- endfor %}
+
+),
+
+-- a file stored in a lossless other encoding (base_landing__files.coerced_columns)
+raw_counts as (
+
+    select
+        raw_file_counts.entity,
+        raw_file_counts.landed_date,
+        sum(raw_file_counts.raw_rows) as raw_rows,
+        sum(case when files.coerced_columns is not null then raw_file_counts.raw_rows else 0 end) as coerced_rows
+    from raw_file_counts
+    left join {{ ref('base_landing__files') }} as files
+        on raw_file_counts.entity = files.entity
+        and raw_file_counts.source_file = files.source_file
+    group by raw_file_counts.entity, raw_file_counts.landed_date
+
+),
+
+coercions as (
+
+    select entity, landed_date, {{ dbt.listagg('coerced_columns', "'; '", 'order by coerced_columns') }} as coercions
+    from (
+        select distinct entity, landed_date, coerced_columns
+        from {{ ref('base_landing__files') }}
+        where coerced_columns is not null
+    ) as kinds
+    group by entity, landed_date
 
 ),
 
@@ -106,6 +134,8 @@ renamed as (
         coalesce(raw_counts.entity, staged_counts.entity) as entity,
         coalesce(raw_counts.landed_date, staged_counts.landed_date) as landed_date,
         coalesce(raw_counts.raw_rows, 0) as raw_rows,
+        coalesce(raw_counts.coerced_rows, 0) as coerced_rows,
+        coercions.coercions,
         coalesce(staged_counts.kept_rows, 0) as kept_rows,
         coalesce(staged_counts.duplicate_rows, 0) as duplicate_rows,
         coalesce(staged_counts.conflicting_duplicate_rows, 0) as conflicting_duplicate_rows,
@@ -117,6 +147,9 @@ renamed as (
     full outer join staged_counts
         on raw_counts.entity = staged_counts.entity
         and raw_counts.landed_date = staged_counts.landed_date
+    left join coercions
+        on coercions.entity = coalesce(raw_counts.entity, staged_counts.entity)
+        and coercions.landed_date = coalesce(raw_counts.landed_date, staged_counts.landed_date)
 
 )
 

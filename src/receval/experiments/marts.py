@@ -28,6 +28,7 @@ from receval.experiments.ratio import RatioMetric, ratio_linearization
 from receval.experiments.results import EffectEstimate, NonInferiorityResult, SRMResult
 from receval.experiments.sequential import MixtureSPRT
 from receval.experiments.srm import SampleRatioMismatch
+from receval.warehouse import require_finite
 
 _Z975 = 1.959963984540054
 
@@ -220,6 +221,7 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
     msprt_relative_effect : float
         mSPRT mixing sd as a fraction of the metric's pre-period value.
     """
+    require_finite(user_metrics, "fct_experiment_user_metrics")
     variants, metrics, _ = _registry(registry)
     exp_col = _col(user_metrics, "experiment_id").astype(object)
     var_col = _col(user_metrics, "variant").astype(object)
@@ -524,8 +526,10 @@ def interleaving_results(requests: pa.Table, team_a_model: str, team_b_model: st
             continue
         res = InterleavingAnalysis(alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state) \
             .analyze(a, b, user_ids=users)
+        # an outcome no request has (no purchases landed): undefined figures are null, not NaN
+        figures = {k: None if isinstance(x, float) and np.isnan(x) else x for k, x in res.to_dict().items()}
         out.append(dict(team_a_model=team_a_model, team_b_model=team_b_model, outcome=outcome,
-                        credit_a=float(a.sum()), credit_b=float(b.sum()), **res.to_dict()))
+                        credit_a=float(a.sum()), credit_b=float(b.sum()), **figures))
     return pa.Table.from_pylist(out, schema=pa.schema([
         ("team_a_model", pa.string()), ("team_b_model", pa.string()), ("outcome", pa.string()),
         ("credit_a", pa.float64()), ("credit_b", pa.float64()),

@@ -44,6 +44,7 @@ from .ranking import ranking_deltas, ranking_metrics
 from .report import classification_metrics
 from .results import MetricResult, undefined
 from .uncertainty import mean_with_clt
+from receval.warehouse import require_finite
 
 __all__ = ["offline_metrics_table", "reliability_bins_table", "OFFLINE_METRICS_SCHEMA",
            "RELIABILITY_BINS_SCHEMA", "SEGMENT_COLUMNS", "REQUEST_SEGMENTS"]
@@ -211,7 +212,7 @@ def _rows_of(results: dict[str, MetricResult], key: dict, n_rows: int, n_pos: in
             out[c].append(row.get(c))
 
 
-def offline_metrics_table(scored: pa.Table, *, baseline_model: str = "prod_v1",
+def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None,
                           ks: Sequence[int] = (5, 10, 20), n_bins: int = 10, n_boot: int = 200,
                           n_boot_daily: int | None = None, seed: int = 0,
                           confidence: float = 0.95, resample_unit: str = "request_id",
@@ -226,8 +227,9 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str = "prod_v1",
     ----------
     scored : pyarrow.Table
         ``int_offline__scored_impressions``.
-    baseline_model : str
-        The production model the ``delta_*`` rows compare against.
+    baseline_model : str, optional
+        The production model the ``delta_*`` rows compare against; None = the model whose
+        scores are the served ones (``score_source`` ``served``; no deltas without one).
     ks : list of int
         Cutoffs of NDCG@K and recall@K.
     n_bins : int
@@ -253,9 +255,13 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str = "prod_v1",
     pyarrow.Table with :data:`OFFLINE_METRICS_SCHEMA`; grain (model_id, task, split,
     segment_type, segment_value, period, impression_date, metric).
     """
+    require_finite(scored, "int_offline__scored_impressions")
     label_maturity = label_maturity or {}
     n_boot_daily = n_boot if n_boot_daily is None else n_boot_daily
     df = scored.to_pandas()
+    if baseline_model is None and "score_source" in df:
+        served = sorted(df.loc[df["score_source"] == "served", "model_id"].unique())
+        baseline_model = served[0] if served else None
     df = df.sort_values(["model_id", "task", "split", "request_id", "event_id"], kind="stable")
     df = df.reset_index(drop=True)
     df["segment_all"] = "all"

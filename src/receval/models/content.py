@@ -36,7 +36,9 @@ def item_content_embeddings(items: pa.Table, n_components: int = 16, seed: int =
     Returns
     -------
     pyarrow.Table
-        ``item_id`` and ``item_content_0 .. item_content_{d-1}`` (float32, unit norm).
+        ``item_id`` and ``item_content_0 .. item_content_{d-1}`` (float32, unit norm; all
+        zeros for an item without any attribute, and for every item of a catalog without
+        attributes).
     """
     missing = [c for c in ("item_id", "category", "brand", "title", "price") if c not in items.column_names]
     if missing:
@@ -46,12 +48,16 @@ def item_content_embeddings(items: pa.Table, n_components: int = 16, seed: int =
     columns = items.to_pydict()
     documents = [_tokens(*row) for row in zip(columns["category"], columns["brand"], columns["title"],
                                               _price_bins(columns["price"]))]
-    vectorizer = TfidfVectorizer(analyzer=lambda tokens: tokens, sublinear_tf=True)
-    tfidf = vectorizer.fit_transform(documents)
-    dim = max(1, min(n_components, tfidf.shape[1] - 1, tfidf.shape[0]))
-    dense = TruncatedSVD(dim, algorithm="randomized", random_state=seed).fit_transform(tfidf)
-    norms = np.linalg.norm(dense, axis=1, keepdims=True)
-    dense = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
+    if any(documents):
+        vectorizer = TfidfVectorizer(analyzer=lambda tokens: tokens, sublinear_tf=True)
+        tfidf = vectorizer.fit_transform(documents)
+        dim = max(1, min(n_components, tfidf.shape[1] - 1, tfidf.shape[0]))
+        dense = TruncatedSVD(dim, algorithm="randomized", random_state=seed).fit_transform(tfidf)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        dense = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
+    else:
+        # no item has an attribute (a landing zone without items events): no content signal
+        dense = np.zeros((items.num_rows, 0))
     # A catalog too small for n_components still yields every promised column (zeros).
     dense = np.pad(dense, ((0, 0), (0, n_components - dense.shape[1]))).astype(np.float32)
     out = {"item_id": items["item_id"]}

@@ -103,8 +103,10 @@ class TrainedGBDT:
 
 
 def train_gbdt(encoder: FeatureEncoder, train: FeatureMatrix, valid: FeatureMatrix,
-               params: GBDTParams = GBDTParams(), init_from: TrainedGBDT | None = None) -> TrainedGBDT:
-    """Train the click and conversion boosters with early stopping on the validation log-loss.
+               params: GBDTParams = GBDTParams(), init_from: TrainedGBDT | None = None,
+               tasks: tuple[str, ...] | list[str] = TASKS) -> TrainedGBDT:
+    """Train a booster per task (click and conversion by default; click only for data
+    without purchases) with early stopping on the validation log-loss.
 
     ``init_from`` warm-starts each task from a previous version's booster: new trees are
     added to the old ones (its feature list must match).
@@ -114,7 +116,7 @@ def train_gbdt(encoder: FeatureEncoder, train: FeatureMatrix, valid: FeatureMatr
         raise ValueError("warm start needs the same feature list as the previous version: "
                          f"{init_from.feature_names} != {names}")
     boosters, best = {}, {}
-    for task in TASKS:
+    for task in tasks:
         weight_train = train.conversion_weight if task == "conversion" else None
         weight_valid = valid.conversion_weight if task == "conversion" else None
         dtrain = _dmatrix(encoder, train, names, types, _label(train, task), weight_train)

@@ -53,7 +53,7 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -467,7 +467,8 @@ class TrainedMMoE:
 
 
 def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequence[int],
-               params: MMoEParams = MMoEParams(), init_from: TrainedMMoE | None = None) -> TrainedMMoE:
+               params: MMoEParams = MMoEParams(), init_from: TrainedMMoE | None = None,
+               with_conversion: bool = True) -> TrainedMMoE:
     """Train an MMoE on ``train``, stopping early on ``valid``.
 
     Parameters
@@ -482,6 +483,9 @@ def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequen
     init_from : TrainedMMoE, optional
         Warm start: begin from this model's weights (it is not modified). It must have the
         same cardinalities, number of dense columns and architecture.
+    with_conversion : bool, default True
+        False for data without purchases: every conversion weight is 0, so the conversion
+        tower gets no gradient and the loss is the click BCE alone.
 
     Returns
     -------
@@ -500,7 +504,10 @@ def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequen
     n_dense = _check_matrix(train, "train", cardinalities, None, labels=True)
     _check_matrix(valid, "valid", cardinalities, n_dense, labels=True)
     train_data, valid_data = _Tensors.of(train, labels=True), _Tensors.of(valid, labels=True)
-    if not train_data.weight.sum() > 0:
+    if not with_conversion:  # new tensors: the weights share memory with the caller's arrays
+        train_data = replace(train_data, weight=torch.zeros_like(train_data.weight))
+        valid_data = replace(valid_data, weight=torch.zeros_like(valid_data.weight))
+    elif not train_data.weight.sum() > 0:
         raise ValueError("train has no mature conversion labels (conversion_weight is 0 everywhere)")
 
     # fork_rng: seeding for this run must not reset the caller's global torch RNG

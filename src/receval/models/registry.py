@@ -34,7 +34,7 @@ REGISTRY_SCHEMA = pa.schema([
     ("validation_auc", pa.float64()), ("validation_log_loss", pa.float64()),
     ("validation_log_loss_calibrated", pa.float64()), ("validation_label_rate", pa.float64()),
     ("validation_mean_calibrated", pa.float64()), ("artifact_path", pa.string()),
-    ("is_current", pa.bool_()),
+    ("status", pa.string()), ("status_reason", pa.string()), ("is_current", pa.bool_()),
 ])
 
 
@@ -76,7 +76,8 @@ def rows_table(rows: list[dict], current: list[tuple[str, str]]) -> pa.Table:
     for row in rows:
         row = {name: row.get(name) for name in REGISTRY_SCHEMA.names}
         for name in ("train_start", "train_end", "validation_start", "validation_end"):
-            row[name] = date.fromisoformat(str(row[name]))
+            row[name] = date.fromisoformat(str(row[name])) if row[name] is not None else None
+        row["status"] = row["status"] or "trained"  # manifests written before statuses existed
         row["is_current"] = (row["model_id"], row["version"]) in current
         typed.append(row)
     return pa.Table.from_pylist(typed, schema=REGISTRY_SCHEMA)

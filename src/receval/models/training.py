@@ -26,8 +26,8 @@ from receval.models.mmoe import MMoEParams, TrainedMMoE, train_mmoe
 from receval.models.popularity import PopularityModel, fit_popularity
 from receval.models.registry import previous_version, version_id, write_manifest
 
-__all__ = ["FAMILIES", "attach_content", "train_candidate", "train_candidates", "score_candidates",
-           "SCORES_SCHEMA"]
+__all__ = ["FAMILIES", "InsufficientData", "attach_content", "train_candidate", "train_candidates",
+           "score_candidates", "SCORES_SCHEMA"]
 
 SCORES_SCHEMA = pa.schema([
     ("model_id", pa.string()), ("version", pa.string()), ("task", pa.string()),
@@ -36,12 +36,17 @@ SCORES_SCHEMA = pa.schema([
 ])
 
 
+class InsufficientData(ValueError):
+    """The rows cannot train a candidate (an empty split, clicks of one class only): a fact
+    about the data, recorded in the registry, not a failure of the build."""
+
+
 @dataclass(frozen=True)
 class Family:
     """How one model family trains, predicts and persists (a uniform face for the registry)."""
 
     params: type
-    train: Callable      # (params, encoder, train_matrix, valid_matrix, train_table, init_from) -> model
+    train: Callable      # (params, encoder, train_matrix, valid_matrix, train_table, init_from, tasks) -> model
     predict: Callable    # (model, encoder, matrix, table) -> {task: scores}
     load: Callable       # (directory) -> model
 
@@ -54,20 +59,21 @@ class PopularityParams:
 FAMILIES = {
     "xgboost": Family(
         GBDTParams,
-        lambda p, enc, tr, va, table, init: train_gbdt(enc, tr, va, p, init_from=init),
+        lambda p, enc, tr, va, table, init, tasks: train_gbdt(enc, tr, va, p, init_from=init, tasks=tasks),
         lambda model, enc, matrix, table: model.predict(enc, matrix),
         TrainedGBDT.load,
     ),
     "mmoe": Family(
         MMoEParams,
-        lambda p, enc, tr, va, table, init: train_mmoe(tr, va, enc.cardinalities, p, init_from=init),
+        lambda p, enc, tr, va, table, init, tasks: train_mmoe(
+            tr, va, enc.cardinalities, p, init_from=init, with_conversion="conversion" in tasks),
         lambda model, enc, matrix, table: model.predict(matrix),
         TrainedMMoE.load,
     ),
     "popularity": Family(
         PopularityParams,
         # Popularity is a statistic of the window: a warm start simply refits it.
-        lambda p, enc, tr, va, table, init: fit_popularity(
+        lambda p, enc, tr, va, table, init, tasks: fit_popularity(
             table["item_id"].to_numpy(), tr.click, tr.conversion, tr.conversion_weight, p.smoothing),
         lambda model, enc, matrix, table: model.predict(table["item_id"].to_numpy()),
         PopularityModel.load,
@@ -84,10 +90,18 @@ def attach_content(features: pa.Table, content: pa.Table) -> pa.Table:
 def train_candidates(features: pa.Table, content: pa.Table, candidates: list[dict], **options) -> list[dict]:
     """Train several candidates on the same rows (content joined once): ``candidates`` holds
     ``model_id``, ``family`` and optional ``params``; ``options`` are the keyword arguments of
-    :func:`train_candidate`. Returns every candidate's registry rows."""
+    :func:`train_candidate`. Returns every candidate's registry rows; a candidate the rows
+    cannot train (:class:`InsufficientData`) gets rows with status ``not_trained`` and the
+    reason, and the others train as usual."""
     table = attach_content(features, content)
-    return [row for c in candidates
-            for row in _train(table, model_id=c["model_id"], family=c["family"], params=c.get("params"), **options)]
+    rows = []
+    for c in candidates:
+        try:
+            rows += _train(table, model_id=c["model_id"], family=c["family"], params=c.get("params"), **options)
+        except InsufficientData as error:
+            rows += [{"model_id": c["model_id"], "family": c["family"], "task": task, "status": "not_trained",
+                      "status_reason": f"{c['model_id']} not trained: {error}"} for task in TASKS]
+    return rows
 
 
 def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, family: str, store: Path,
@@ -148,14 +162,20 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
         init_from = None
     train_matrix = _encode(encoder, train_rows, conversion_mature_only)
     valid_matrix = _encode(encoder, valid_rows, conversion_mature_only)
+    untrainable = {task: why for task in TASKS if (why := _untrainable(task, train_matrix, valid_matrix))}
+    if "click" in untrainable:
+        raise InsufficientData(untrainable["click"][1])
+    tasks = [task for task in TASKS if task not in untrainable]
 
-    model = spec.train(hyper, encoder, train_matrix, valid_matrix, train_rows, init_from)
+    model = spec.train(hyper, encoder, train_matrix, valid_matrix, train_rows, init_from, tasks)
     valid_scores = spec.predict(model, encoder, valid_matrix, valid_rows)
 
     identity = {"model_id": model_id, "family": family, "params": asdict(hyper), "features": encoder.columns,
                 "train": [str(_date_bound(train_rows, "min")), str(train_end)],
                 "parent": parent["version"] if parent else None, "calibration": calibration_method,
                 "conversion_mature_only": conversion_mature_only}
+    if untrainable:
+        identity["tasks"] = tasks
     version = version_id(train_end, identity)
     directory = Path(store) / model_id / version
     directory.mkdir(parents=True, exist_ok=True)
@@ -164,28 +184,33 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
 
     rows = []
     for task in TASKS:
+        common = {"model_id": model_id, "version": version, "task": task, "family": family,
+                  "training_mode": "warm_start" if parent else "full",
+                  "parent_version": parent["version"] if parent else None,
+                  "train_start": str(_date_bound(train_rows, "min")), "train_end": str(train_end),
+                  "validation_start": str(_date_bound(valid_rows, "min")),
+                  "validation_end": str(_date_bound(valid_rows, "max")),
+                  "n_train_rows": train_rows.num_rows, "n_validation_rows": valid_rows.num_rows,
+                  "feature_list": json.dumps(encoder.columns), "feature_hash": feature_hash(encoder.columns),
+                  "params": json.dumps(asdict(hyper), sort_keys=True), "calibration_method": calibration_method,
+                  "artifact_path": str(directory)}
+        if task in untrainable:
+            status, reason = untrainable[task]
+            rows.append({**common, "status": status, "status_reason": f"{task} task of {model_id} not trained: {reason}"})
+            continue
         labels, weights = _task_labels(valid_matrix, task)
         calibrator = fit_calibrator(valid_scores[task], labels, calibration_method, weights)
         calibrated = calibrator.apply(valid_scores[task])
         keep = weights > 0
         rows.append({
-            "model_id": model_id, "version": version, "task": task, "family": family,
-            "training_mode": "warm_start" if parent else "full",
-            "parent_version": parent["version"] if parent else None,
-            "train_start": str(_date_bound(train_rows, "min")), "train_end": str(train_end),
-            "validation_start": str(_date_bound(valid_rows, "min")),
-            "validation_end": str(_date_bound(valid_rows, "max")),
-            "n_train_rows": train_rows.num_rows, "n_validation_rows": valid_rows.num_rows,
-            "feature_list": json.dumps(encoder.columns), "feature_hash": feature_hash(encoder.columns),
-            "params": json.dumps(asdict(hyper), sort_keys=True),
+            **common, "status": "trained", "status_reason": None,
             "best_iteration": _best_iteration(model, task),
-            "calibration_method": calibration_method, "calibration": json.dumps(calibrator.to_dict()),
+            "calibration": json.dumps(calibrator.to_dict()),
             "validation_auc": roc_auc(labels[keep], valid_scores[task][keep], n_boot=0).value,
             "validation_log_loss": log_loss(labels[keep], valid_scores[task][keep]).value,
             "validation_log_loss_calibrated": log_loss(labels[keep], calibrated[keep]).value,
             "validation_label_rate": float(labels[keep].mean()),
             "validation_mean_calibrated": float(calibrated[keep].mean()),
-            "artifact_path": str(directory),
         })
     write_manifest(directory, rows)
     return rows
@@ -195,8 +220,9 @@ def score_candidates(registry: pa.Table, features: pa.Table, content: pa.Table) 
     """Score every row of ``features`` with every current (model_id, version) of ``registry``:
     one output row per model x task x row, raw and calibrated."""
     table = attach_content(features, content)
-    current = registry.filter(registry["is_current"]).to_pylist()
+    current = [r for r in registry.filter(registry["is_current"]).to_pylist() if r["status"] == "trained"]
     versions = sorted({(r["model_id"], r["version"], r["family"], r["artifact_path"]) for r in current})
+    trained = {(r["model_id"], r["version"], r["task"]) for r in current}
     calibrators = {(r["model_id"], r["version"], r["task"]): Calibrator.from_dict(json.loads(r["calibration"]))
                    for r in current}
     parts = []
@@ -204,7 +230,7 @@ def score_candidates(registry: pa.Table, features: pa.Table, content: pa.Table) 
         spec = FAMILIES[family]
         encoder = FeatureEncoder.from_json((Path(path) / "encoder.json").read_text())
         scores = spec.predict(spec.load(Path(path)), encoder, encoder.transform(table), table)
-        for task in TASKS:
+        for task in (t for t in TASKS if (model_id, version, t) in trained):
             n = table.num_rows
             parts.append(pa.table({
                 "model_id": pa.array([model_id] * n, pa.string()), "version": pa.array([version] * n, pa.string()),
@@ -219,7 +245,7 @@ def score_candidates(registry: pa.Table, features: pa.Table, content: pa.Table) 
 def _split(table: pa.Table, split: str) -> pa.Table:
     rows = table.filter(pc.equal(table["split"], split))
     if not rows.num_rows:
-        raise ValueError(f"int_features__impressions has no rows in the {split!r} split; "
+        raise InsufficientData(f"int_features__impressions has no rows in the {split!r} split; "
                          "check the split vars (split_train_days / split_validation_days)")
     return rows
 
@@ -233,6 +259,19 @@ def _encode(encoder: FeatureEncoder, table: pa.Table, conversion_mature_only: bo
     if not conversion_mature_only:
         matrix.conversion_weight = np.ones(len(matrix), np.float32)
     return matrix
+
+
+def _untrainable(task: str, train: FeatureMatrix, valid: FeatureMatrix) -> tuple[str, str] | None:
+    """(status, reason) where ``task``'s labels cannot fit or calibrate a model: no purchase
+    at all (click-only data), or one class only in a split; None where they can."""
+    for split, matrix in (("train", train), ("validation", valid)):
+        labels, weights = _task_labels(matrix, task)
+        counted = labels[weights > 0]
+        if task == "conversion" and not counted.any():
+            return "no_conversion_data", f"no purchase label in the {split} split"
+        if counted.min(initial=1) == counted.max(initial=0):
+            return "one_class", f"the {split} split's {task} labels are all {int(counted.max(initial=0))}"
+    return None
 
 
 def _task_labels(matrix: FeatureMatrix, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ from receval.ope.doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
 from receval.ope.ips import IPS, SNIPS
 from receval.ope.ranking import PositionBasedIPS
 from receval.ope.replay import Replay
+from receval.warehouse import require_finite
 
 REWARDS = ("click", "purchase", "revenue")
 #: estimators on every supported slot (a cell without any gets a row of nulls for each)
@@ -101,7 +102,8 @@ def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: in
     x = _context_features(distinct) if model != "cell" else None
     for reward in REWARDS:
         q = np.full(len(distinct), np.nan)
-        mature = distinct[MATURITY[reward]].fillna(False).to_numpy(bool)
+        # a null reward is unobserved (no conversions log): left out like an immature one
+        mature = distinct[MATURITY[reward]].fillna(False).to_numpy(bool) & distinct[reward].notna().to_numpy()
         if mature.sum() >= 2 * n_folds and distinct.loc[mature, "request_id"].nunique() >= n_folds:
             sub = distinct[mature]
             r = sub[reward].to_numpy(np.float64)
@@ -225,6 +227,7 @@ def estimate_policy_values(
     pyarrow.Table
         One row per (policy_id, estimator, reward, day, segment); columns OUTPUT_COLUMNS.
     """
+    require_finite(table, "int_cf__policy_slots")
     frame = _to_frame(table)
     # The engine returns rows in no set order; bootstrap draws and folds must not depend on it.
     frame = frame.sort_values(["policy_id", "event_id"], kind="stable").reset_index(drop=True)
@@ -236,7 +239,7 @@ def estimate_policy_values(
     rows: list[dict[str, Any]] = []
     for policy, pframe in frame.groupby("policy_id", sort=True, observed=True):
         for reward in REWARDS:
-            rframe = pframe[pframe[MATURITY[reward]]].reset_index(drop=True)
+            rframe = pframe[pframe[MATURITY[reward]] & pframe[reward].notna()].reset_index(drop=True)
             if rframe.empty:
                 continue
             for day, segment, mask in _cells(rframe, min_requests):

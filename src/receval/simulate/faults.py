@@ -34,7 +34,8 @@ CONFLICT_COLUMN = {"requests": "latency_ms", "impressions": "score", "conversion
 def applicable_reasons(entity: str) -> tuple[str, ...]:
     """The reject reasons a bad row of ``entity`` can be injected with (schema_mismatch aside)."""
     cols = ENTITY_SCHEMAS[entity].names
-    only = {"invalid_propensity": entity == "impressions", "invalid_position": entity == "impressions",
+    # non-finite numbers are not injected (the world stays as it was); tests write them
+    only = {"non_finite_number": False, "invalid_propensity": entity == "impressions", "invalid_position": entity == "impressions",
             "negative_revenue": entity == "conversions", "unknown_user": "user_id" in cols,
             "unknown_item": "item_id" in cols}
     return tuple(r for r in REJECT_REASONS[1:] if only.get(r, True))

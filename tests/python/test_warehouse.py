@@ -1,0 +1,49 @@
+"""receval.warehouse: the bridge between dbt Python models and the package."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from receval.metrics.marts import offline_metrics_table
+from receval.ope.policy_table import estimate_policy_values
+from receval.warehouse import require_finite
+
+
+def test_require_finite_names_column_count_and_first_row():
+    table = pa.table({"event_id": [10, 11, 12, 13], "request_id": [1, 1, 2, 2],
+                      "score": [0.1, np.nan, None, np.inf], "label": [0, 1, 0, 1]})
+    with pytest.raises(ValueError, match=r"^scored: column `score` holds 2 non-finite value\(s\) \(NaN or inf\); "
+                                         r"the first at row 1 \(event_id=11, request_id=1\)$"):
+        require_finite(table, "scored")
+    require_finite(table.filter(pa.array([True, False, True, False])), "scored")  # nulls are fine
+
+
+def test_offline_mart_refuses_a_nan_score_naming_the_impression():
+    table = pa.table({
+        "model_id": ["m"] * 4, "task": ["click"] * 4, "split": ["test"] * 4,
+        "request_id": [1, 1, 2, 2], "event_id": [1, 2, 3, 4], "user_id": [1, 1, 2, 2],
+        "score": [0.8, 0.5, np.nan, 0.2], "label": [1, 0, 1, 0], "relevance": [1, 0, 1, 0],
+        "impression_date": pa.array([pd.Timestamp("2026-01-01").date()] * 4),
+        "device": ["ios"] * 4, "user_tenure": ["new"] * 4, "item_freshness": ["warm"] * 4,
+        "item_category": ["a", "a", "b", "b"],
+    })
+    with pytest.raises(ValueError, match=r"int_offline__scored_impressions: column `score` .* row 2 \(event_id=3"):
+        offline_metrics_table(table, baseline_model="m", ks=[1], n_boot=10)
+
+
+def test_policy_value_mart_refuses_an_infinite_reward():
+    slots = pa.table({"policy_id": ["p", "p"], "event_id": [7, 8], "request_id": [1, 2],
+                      "click": [0.0, np.inf], "p_log": [0.5, 0.5], "p_target": [0.5, 0.5]})
+    with pytest.raises(ValueError, match=r"int_cf__policy_slots: column `click` holds 1 .* row 1 \(event_id=8, request_id=2\)"):
+        estimate_policy_values(slots)
+
+
+def test_experiment_mart_refuses_a_nan_metric_naming_the_user():
+    from receval.experiments.marts import experiment_results
+
+    metrics = pa.table({"experiment_id": ["e", "e"], "variant": ["a", "b"], "user_id": [5, 6],
+                        "revenue": [1.0, np.nan]})
+    with pytest.raises(ValueError, match=r"fct_experiment_user_metrics: column `revenue` .* row 1 \(user_id=6\)"):
+        experiment_results(metrics, pa.table({"experiment_id": ["e"]}))
