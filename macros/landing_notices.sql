@@ -6,7 +6,7 @@
 
 {% macro receval_families() -%}
   {#- Each family's marts and what they need: an entity, or entity.column (a populated
-      optional column). The first need missing is the one reported. -#}
+      optional column). Every missing need is reported, '; '-separated. -#}
   {{ return([
       {'family': 'purchase labels and conversion metrics',
        'marts': ['fct_impression_labels (is_converted, revenue)', 'fct_offline_metrics (conversion task)',
