@@ -6,26 +6,23 @@
     contract are listed and ignored. -#}
 {{ config(materialized='table') }}
 
-{%- set file_columns = ref('base_landing__file_columns') -%}
-{%- set casts = ref('landing_lossless_casts') -%}
-{%- set contract = ref('landing_contract') -%}
 {%- set range_checked_files = landing_range_checked_files() %}
 
 with contract as (
 
-    select entity, column_name, data_type, is_key from {{ contract }}
+    select entity, column_name, data_type, is_key from {{ ref('landing_contract') }}
 
 ),
 
 file_columns as (
 
-    select * from {{ file_columns }}
+    select * from {{ ref('base_landing__file_columns') }}
 
 ),
 
 casts as (
 
-    select * from {{ casts }}
+    select * from {{ ref('landing_lossless_casts') }}
 
 ),
 
