@@ -30,11 +30,11 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 
 
-def run_measured(cmd: list[str], env: dict) -> tuple[float, float]:
-    """Run cmd to completion; return (wall seconds, peak RSS in GiB) of that process tree's
-    largest process. Raises with the output if it fails."""
+def run_measured(cmd: list[str], env: dict, cwd: Path = PROJECT_DIR) -> tuple[float, float]:
+    """Run cmd in cwd to completion; return (wall seconds, peak RSS in GiB) of that process
+    tree's largest process. Raises with the output if it fails."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -43,7 +43,8 @@ def run_measured(cmd: list[str], env: dict) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 2**20
 
 
-def dbt_command(warehouse: Path, raw_path: Path, *args: str, extra_vars: dict | None = None) -> tuple[list[str], dict]:
+def dbt_command(warehouse: Path, raw_path: Path, *args: str, extra_vars: dict | None = None,
+                project: Path = PROJECT_DIR) -> tuple[list[str], dict]:
     env = dict(
         os.environ,
         RECEVAL_DUCKDB_PATH=str(warehouse / "receval.duckdb"),
@@ -53,7 +54,7 @@ def dbt_command(warehouse: Path, raw_path: Path, *args: str, extra_vars: dict | 
     (warehouse / "marts").mkdir(parents=True, exist_ok=True)
     dbt_vars = json.dumps({"raw_path": str(raw_path), "marts_path": str(warehouse / "marts"),
                            "model_store_path": str(warehouse / "models"), **(extra_vars or {})})
-    cmd = [str(BIN_DIR / "dbt"), "--no-use-colors", *args, "--profiles-dir", str(PROJECT_DIR),
+    cmd = [str(BIN_DIR / "dbt"), "--no-use-colors", *args, "--profiles-dir", str(project),
            "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs"),
            "--vars", dbt_vars]
     return cmd, env

@@ -1,11 +1,16 @@
 """Benchmark the whole default `dbt build` on a fresh warehouse: what a newcomer waits for.
 
-    python benchmarks/whole_build.py --preset default [--repeats 1]
+    python benchmarks/whole_build.py --preset default [--repeats 3] [--rebuild]
+                                     [--baseline COMMIT --baseline-repeats 1]
 
 Simulates the world if it is not on disk, then per repeat, in a fresh warehouse and model
 store: `dbt build` of everything, its wall time and peak RSS, the node counts by status and
-the slowest nodes from target/run_results.json. Results are printed and written as JSON to
-benchmarks/results/whole_build_<preset>.json.
+the slowest nodes from target/run_results.json. With --rebuild, a second `dbt build` in the
+same warehouse follows each cold one: the rebuild after a change with no new data (labels
+incremental, candidate versions reused from the store). With --baseline, the same runs of
+COMMIT (checked out in a git worktree, its own receval package first on PYTHONPATH)
+alternate with this checkout's, so both see the same machine load. Results are printed and
+written as JSON to benchmarks/results/whole_build_<preset>.json.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -28,11 +34,48 @@ def slowest_nodes(warehouse: Path, n: int) -> tuple[list[dict], dict]:
     return slowest, dict(Counter(r["status"] for r in results))
 
 
+def checkout(commit: str) -> Path:
+    """A detached git worktree of commit (reused when it exists)."""
+    sha = subprocess.run(["git", "rev-parse", commit], cwd=PROJECT_DIR, check=True, capture_output=True,
+                         text=True).stdout.strip()
+    tree = Path(f"/tmp/receval_baseline_{sha[:12]}")
+    if not tree.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=PROJECT_DIR, check=True)
+    return tree
+
+
+def measure(project: Path, warehouse: Path, raw: Path, rebuild: bool, top: int) -> dict:
+    """One cold build in a fresh warehouse (and, with rebuild, a second build in it)."""
+    shutil.rmtree(warehouse, ignore_errors=True)
+    cmd, env = dbt_command(warehouse, raw, "build", project=project)
+    env["PYTHONPATH"] = str(project / "src")  # the checkout's own package, not the installed one
+    wall, peak = run_measured(cmd, env, cwd=project)
+    slowest, statuses = slowest_nodes(warehouse, top)
+    run = {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses, "slowest": slowest}
+    if rebuild:
+        wall, peak = run_measured(cmd, env, cwd=project)
+        slowest, statuses = slowest_nodes(warehouse, top)
+        run["rebuild"] = {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses,
+                          "slowest": slowest}
+    return run
+
+
+def summary(runs: list[dict]) -> dict:
+    out = {"median_wall_s": statistics.median(r["wall_s"] for r in runs),
+           "max_peak_rss_gib": max(r["peak_rss_gib"] for r in runs)}
+    if all("rebuild" in r for r in runs):
+        out["median_rebuild_wall_s"] = statistics.median(r["rebuild"]["wall_s"] for r in runs)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--rebuild", action="store_true", help="time a second build of each warehouse")
+    parser.add_argument("--baseline", help="a commit to run side by side (alternating)")
+    parser.add_argument("--baseline-repeats", type=int, help="runs of the baseline (default: --repeats)")
     parser.add_argument("--top", type=int, default=10, help="slowest nodes to list")
     args = parser.parse_args()
 
@@ -40,16 +83,24 @@ def main() -> None:
     if not (world / "truth" / "world.json").exists():
         run_measured([str(BIN_DIR / "receval"), "simulate", "--preset", args.preset, "--seed", str(args.seed),
                       "--out", str(world)], dict(os.environ))
-    runs = []
-    for _ in range(args.repeats):
-        warehouse = PROJECT_DIR / "warehouse" / f"whole_{args.preset}"
-        shutil.rmtree(warehouse, ignore_errors=True)
-        wall, peak = run_measured(*dbt_command(warehouse, world / "raw", "build"))
-        slowest, statuses = slowest_nodes(warehouse, args.top)
-        runs.append({"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses,
-                     "slowest": slowest})
-    result = {"preset": args.preset, "seed": args.seed, "cpus": os.cpu_count(), "runs": runs,
-              "median_wall_s": statistics.median(r["wall_s"] for r in runs)}
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True,
+                          text=True).stdout.strip()
+    versions = {"this checkout": (PROJECT_DIR, args.repeats)}
+    if args.baseline:
+        repeats = args.repeats if args.baseline_repeats is None else args.baseline_repeats
+        versions = {args.baseline: (checkout(args.baseline), repeats), **versions}
+    runs: dict[str, list] = {name: [] for name in versions}
+    for i in range(max(n for _, n in versions.values())):
+        for name, (project, n) in versions.items():
+            if i < n:
+                warehouse = PROJECT_DIR / "warehouse" / f"whole_{args.preset}{'_baseline' if project != PROJECT_DIR else ''}"
+                runs[name].append(measure(project, warehouse, world / "raw", args.rebuild, args.top))
+                print(name, json.dumps(runs[name][-1]), flush=True)
+    result = {"preset": args.preset, "seed": args.seed, "cpus": os.cpu_count(), "head": head,
+              "versions": {name: {"runs": r, **summary(r)} for name, r in runs.items()}}
+    if args.baseline:
+        base, now = (result["versions"][k]["median_wall_s"] for k in (args.baseline, "this checkout"))
+        result["speedup_cold"] = round(base / now, 2)
     out = PROJECT_DIR / "benchmarks" / "results" / f"whole_build_{args.preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

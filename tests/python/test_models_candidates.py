@@ -222,6 +222,34 @@ def test_train_register_score_is_deterministic(world_table, tmp_path):
                          valid_scores["raw_score"].to_numpy()) == pytest.approx(auc["xgboost"], abs=1e-12)
 
 
+def test_a_version_the_store_holds_is_reused_not_trained_again(world_table, tmp_path, monkeypatch):
+    """The same rows, parameters and code give the version already stored: its manifest's rows
+    come back and no family trains; other rows give another version; retrain=True trains."""
+    from receval.models import training
+    _, table = world_table
+    content = item_content_embeddings(catalog(), n_components=4)
+    first = _train_all(table, content, tmp_path)
+    calls = []
+    for name, spec in list(training.FAMILIES.items()):
+        def counted(*args, _train=spec.train, _name=name):
+            calls.append(_name)
+            return _train(*args)
+        monkeypatch.setitem(training.FAMILIES, name, training.Family(spec.params, counted, spec.predict, spec.load))
+    again = _train_all(table, content, tmp_path)
+    assert calls == [] and again == first
+    # One label flipped: a different version, trained.
+    clicked = table["is_clicked"].to_numpy(zero_copy_only=False).copy()
+    train_row = table["split"].to_pylist().index("train")
+    clicked[train_row] = not clicked[train_row]
+    flipped = table.set_column(table.column_names.index("is_clicked"), "is_clicked", pa.array(clicked))
+    changed = train_candidate(flipped, content, model_id="popularity", family="popularity", store=tmp_path)
+    assert calls == ["popularity"] and changed[0]["version"] != first[-1]["version"]
+    retrained = train_candidate(table, content, model_id="popularity", family="popularity", store=tmp_path,
+                                retrain=True)
+    assert calls == ["popularity"] * 2 and retrained[0]["version"] == [
+        r for r in first if r["model_id"] == "popularity"][0]["version"]
+
+
 def test_warm_start_records_its_parent_and_trains_on_new_days(world_table, tmp_path):
     world, table = world_table
     content = item_content_embeddings(catalog(), n_components=4)

@@ -4,6 +4,7 @@
     known: the var cf_candidate_set_size, else 1 / the slice's median logged propensity,
     else (a log without that slice) the number of distinct items the impressions show: the
     eligible set when any item may be served to any request. One row. -#}
+{{ config(materialized='table') }}  {#- one row; as a view each reader would rescan the impressions -#}
 with exploration as (
     select propensity
     from {{ ref('int_propensities') }}

@@ -2,6 +2,9 @@
     item_id, position, target_probability): the built-ins, the candidate models' top-K and
     Plackett-Luce policies, and each model named in the var cf_target_policy_models (a
     user's own table). -#}
+{#- A table: the policy slots and seven tests read it; as a view each would rebuild the
+    built-in policies. -#}
+{{ config(materialized='table') }}
 select policy_id, request_id, item_id, position, target_probability
 from {{ ref('int_cf__builtin_target_policies') }}
 union all

@@ -5,6 +5,8 @@
     n(model, r, k) / n(model, r), fitted on every logged list of that model. A deterministic
     ranker (fallback_popular orders by its served score) gets 1 at its own positions;
     team-draft interleaving gets the spread of positions its coin flips produce. -#}
+{#- A table: seven models and the tests read it; as a view each would refit the model. -#}
+{{ config(materialized='table') }}
 with labels as (
     select * from {{ ref('fct_impression_labels') }}
 ),

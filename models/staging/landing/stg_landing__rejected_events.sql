@@ -1,3 +1,6 @@
+{#- A table: eight tests read it, and each read of a view would reopen every landing file
+    through every entity's validation. -#}
+{{ config(materialized='table') }}
 with source as (
 
     {%- for entity in landing_entities() %}

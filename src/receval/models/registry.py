@@ -8,8 +8,10 @@ store -- so the registry mart lists every version ever trained there, not only t
 build's, and a warm start finds its parent in it.
 
 A version id is ``<train_end as YYYYMMDD>-<hash>``, the hash over everything that
-determines the model (family, parameters, features, training window, parent): retraining on
-the same data gives the same id and the same bytes, so ``dbt build`` stays idempotent.
+determines the model (family, parameters, features, training window, parent, and a digest
+of the encoded rows): retraining on the same data gives the same id and the same bytes, so
+``dbt build`` stays idempotent, and a version already in the store need not be trained
+again (:func:`receval.models.training.train_candidate`'s ``retrain``).
 """
 from __future__ import annotations
 

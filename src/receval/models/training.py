@@ -8,6 +8,7 @@ no particular order, and training must be deterministic.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -106,7 +107,7 @@ def train_candidates(features: pa.Table, content: pa.Table, candidates: list[dic
 
 def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, family: str, store: Path,
                     params: dict | None = None, mode: str = "full", calibration_method: str = "platt",
-                    conversion_mature_only: bool = False) -> list[dict]:
+                    conversion_mature_only: bool = False, retrain: bool = False) -> list[dict]:
     """Train one candidate, store it under ``store/<model_id>/<version>/``, return its registry rows.
 
     Parameters
@@ -128,14 +129,20 @@ def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, fam
         Train and validate the conversion task only on mature labels (the newest week of a
         window then carries no conversion signal); by default every label counts as observed
         at the data's end.
+    retrain : bool
+        Train even where the store already holds this version. A version id hashes the
+        encoded training and validation rows and the training code with everything else
+        that determines the model, so by default a version already in the store is not trained again: its manifest's
+        rows are returned (a rebuild of unchanged data costs the encoding, not the training).
     """
     return _train(attach_content(features, content), model_id=model_id, family=family, store=store,
                   params=params, mode=mode, calibration_method=calibration_method,
-                  conversion_mature_only=conversion_mature_only)
+                  conversion_mature_only=conversion_mature_only, retrain=retrain)
 
 
 def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: dict | None = None,
-           mode: str = "full", calibration_method: str = "platt", conversion_mature_only: bool = False) -> list[dict]:
+           mode: str = "full", calibration_method: str = "platt", conversion_mature_only: bool = False,
+           retrain: bool = False) -> list[dict]:
     """:func:`train_candidate` on rows that already carry the content columns."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {sorted(FAMILIES)}")
@@ -167,17 +174,21 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
         raise InsufficientData(untrainable["click"][1])
     tasks = [task for task in TASKS if task not in untrainable]
 
-    model = spec.train(hyper, encoder, train_matrix, valid_matrix, train_rows, init_from, tasks)
-    valid_scores = spec.predict(model, encoder, valid_matrix, valid_rows)
-
     identity = {"model_id": model_id, "family": family, "params": asdict(hyper), "features": encoder.columns,
                 "train": [str(_date_bound(train_rows, "min")), str(train_end)],
                 "parent": parent["version"] if parent else None, "calibration": calibration_method,
-                "conversion_mature_only": conversion_mature_only}
+                "conversion_mature_only": conversion_mature_only,
+                "data": _fingerprint(encoder, train_matrix, valid_matrix, train_rows, valid_rows),
+                "code": _CODE_DIGEST}
     if untrainable:
         identity["tasks"] = tasks
     version = version_id(train_end, identity)
     directory = Path(store) / model_id / version
+    if (directory / "manifest.json").exists() and not retrain:
+        return json.loads((directory / "manifest.json").read_text())
+
+    model = spec.train(hyper, encoder, train_matrix, valid_matrix, train_rows, init_from, tasks)
+    valid_scores = spec.predict(model, encoder, valid_matrix, valid_rows)
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory)
     (directory / "encoder.json").write_text(encoder.to_json())
@@ -248,6 +259,30 @@ def _split(table: pa.Table, split: str) -> pa.Table:
         raise InsufficientData(f"int_features__impressions has no rows in the {split!r} split; "
                          "check the split vars (split_train_days / split_validation_days)")
     return rows
+
+
+def _code_digest() -> str:
+    """A digest of the training code (this package's model modules): a version trained by
+    other code is not reused."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+_CODE_DIGEST = _code_digest()
+
+
+def _fingerprint(encoder: FeatureEncoder, train: FeatureMatrix, valid: FeatureMatrix,
+                 train_rows: pa.Table, valid_rows: pa.Table) -> str:
+    """A digest of everything a model sees: the encoder's vocabularies, every encoded array
+    and the item ids (popularity counts by item)."""
+    digest = hashlib.blake2b(encoder.to_json().encode(), digest_size=16)
+    for matrix, rows in ((train, train_rows), (valid, valid_rows)):
+        for array in (matrix.categorical, matrix.raw_dense, matrix.click, matrix.conversion,
+                      matrix.conversion_weight, rows["item_id"].to_numpy()):
+            digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _date_bound(table: pa.Table, how: str) -> date:
