@@ -21,8 +21,8 @@ def _simulate(args: argparse.Namespace) -> int:
     with Progress(TextColumn("[bold]simulate[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task(f"{cfg.preset} seed={args.seed}", total=cfg.n_days)
-        world = simulate(cfg, args.seed, args.out, on_day=lambda _day: progress.advance(task))
-    raw = world["rows"]["raw"]
+        world = simulate(cfg, args.seed, args.out, on_day=lambda _day: progress.advance(task), until=args.until)
+    raw = world["rows"].get("raw_landed", world["rows"]["raw"])
     console.print(f"wrote {args.out}/raw and {args.out}/truth in {time.perf_counter() - started:.1f}s: "
                   + ", ".join(f"{k}={v:,}" for k, v in raw.items()))
     return 0
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output folder; its raw/ and truth/ are replaced")
     sim.add_argument("--bad-rate", type=float, default=None,
                      help="share of bad rows per fact entity (default: the preset's)")
+    sim.add_argument("--until", default=None, metavar="YYYY-MM-DD",
+                     help="land only the partitions that arrived by this day (the same world, seen "
+                          "earlier: a later --until lands the next days of it)")
     sim.set_defaults(handler=_simulate)
     bench = sub.add_parser("serve-bench", help="replay requests through the serving path; write its logs and "
                                                "a latency report")

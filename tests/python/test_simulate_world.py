@@ -69,6 +69,26 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tiny_world, tiny
     assert len(a) != len(b) or not a.equals(b)
 
 
+def test_until_lands_a_prefix_of_the_same_world(tiny_world, tiny_cfg, tmp_path):
+    """--until keeps exactly the partitions that arrived by that day, byte for byte those of
+    the whole world: a later --until lands the next day of the same world."""
+    until = "2026-09-06"
+    landed = simulate(tiny_cfg, SEED, tmp_path / "earlier", until=until)
+    whole = {path: digest for path, digest in all_files(tiny_world).items() if path.startswith("raw/")}
+    kept = {path: digest for path, digest in whole.items() if _partition_date(path) <= until}
+    raw = {path: digest for path, digest in all_files(tmp_path / "earlier").items() if path.startswith("raw/")}
+    assert raw == kept and 0 < len(kept) < len(whole)
+    assert landed["landed_until"] == until
+    assert landed["rows"]["raw_landed"]["impressions"] == sum(
+        pq.ParquetFile(tmp_path / "earlier" / path).metadata.num_rows for path in raw if "/impressions/" in path)
+    with pytest.raises(ValueError, match="outside the world's days"):
+        simulate(tiny_cfg, SEED, tmp_path / "late", until="2027-01-01")
+
+
+def _partition_date(path: str) -> str:
+    return next(part.removeprefix("date=") for part in path.split("/") if part.startswith("date="))
+
+
 def test_every_file_matches_the_contract_except_the_broken_one(tiny_world, broken_file):
     mismatched = []
     for entity, schema in ENTITY_SCHEMAS.items():

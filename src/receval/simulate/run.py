@@ -6,13 +6,16 @@ day is final and is written out.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from receval.contract import CLOCK_SKEW_TOLERANCE_MINUTES
 from receval.simulate.batch import Batch
@@ -21,7 +24,7 @@ from receval.simulate.events import DayGenerator, Ids
 from receval.simulate.experiments import EffectAccumulator, assign_users, experiment_arms, window_probabilities
 from receval.simulate.faults import FACT_ENTITIES, FaultInjector
 from receval.simulate.policy_values import write_policy_values
-from receval.simulate.truth import TruthWriter
+from receval.simulate.truth import TruthWriter, json_default
 from receval.simulate.world import COUNTRIES, DEVICES, World, build_world, dimension_batches
 from receval.simulate.writer import PartitionWriter, partition_paths
 
@@ -29,10 +32,14 @@ CANDIDATE_EVENT_ID_BASE = 1_000_000_000_000
 
 
 def simulate(cfg: SimConfig, seed: int, out: str | Path,
-             on_day: Callable[[int], None] | None = None) -> dict:
+             on_day: Callable[[int], None] | None = None, until: str | None = None) -> dict:
     """Generate a world into ``out``/raw and ``out``/truth (both replaced) and return world.json.
 
-    ``on_day`` is called after each simulated day (the CLI's progress bar).
+    ``on_day`` is called after each simulated day (the CLI's progress bar). ``until`` (an
+    ISO date) lands only the partitions that arrived by that day: the same world as seen on
+    an earlier day, so that simulating again with a later ``until`` lands one more day of
+    the same world, as a daily load would. The truth always describes the whole world;
+    world.json records ``landed_until`` and the raw rows landed (``rows.raw_landed``).
     """
     out = Path(out)
     raw_dir, truth_dir = out / "raw", out / "truth"
@@ -104,6 +111,24 @@ def simulate(cfg: SimConfig, seed: int, out: str | Path,
         "items": _items_frame(world),
     })
     write_policy_values(truth_dir, cfg, pd.concat(request_policies, ignore_index=True))
+    if until is not None:
+        world_json = _land_until(raw_dir, truth_dir, world_json, until)
+    return world_json
+
+
+def _land_until(raw_dir: Path, truth_dir: Path, world_json: dict, until: str) -> dict:
+    """Remove the raw partitions that arrived after ``until``; record what stays."""
+    first, last = world_json["dates"]["start"], world_json["dates"]["end"]
+    if not first <= date.fromisoformat(until).isoformat() <= last:
+        raise ValueError(f"--until {until} lies outside the world's days {first} .. {last}")
+    landed = {}
+    for entity_dir in sorted(p for p in raw_dir.iterdir() if p.is_dir()):
+        for partition in entity_dir.glob("date=*"):
+            if partition.name.removeprefix("date=") > until:
+                shutil.rmtree(partition)
+        landed[entity_dir.name] = sum(pq.ParquetFile(f).metadata.num_rows for f in entity_dir.rglob("*.parquet"))
+    world_json = {**world_json, "landed_until": until, "rows": {**world_json["rows"], "raw_landed": landed}}
+    (truth_dir / "world.json").write_text(json.dumps(world_json, indent=2, default=json_default) + "\n")
     return world_json
 
 

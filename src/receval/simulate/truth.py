@@ -168,10 +168,10 @@ class TruthWriter:
                            compression="zstd")
         world_json["attributed_purchases"] = int(attributed["click_event_id"].notna().sum())
         world_json["unattributed_purchases"] = int(attributed["click_event_id"].isna().sum())
-        (self.dir / "world.json").write_text(json.dumps(world_json, indent=2, default=_json_default) + "\n")
+        (self.dir / "world.json").write_text(json.dumps(world_json, indent=2, default=json_default) + "\n")
 
 
-def _json_default(value):
+def json_default(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value)}")
