@@ -7,6 +7,7 @@ PRESET ?= default
 DATA   := data/$(PRESET)
 DBT    := $(BIN)/dbt --no-use-colors
 DBT_ARGS := --profiles-dir . --vars '{raw_path: $(DATA)/raw}'
+SIMULATE := $(BIN)/receval simulate --preset $(PRESET) --seed $(SEED) --out $(DATA)
 
 .PHONY: install demo simulate build test test-slow bench clean
 
@@ -18,15 +19,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Simulate the default world, build every model and test on DuckDB, publish the marts.
-demo: install simulate build
+# Simulate the default world (once: a world on disk is reused; `make simulate` redraws it),
+# build every model and test on DuckDB, publish the marts. A second run retrains nothing:
+# the candidate versions of the same rows and code are in the model store.
+demo: install $(DATA)/truth/world.json build
 	@echo
 	@echo "Marts (Parquet, for BI tools): warehouse/marts/"
 	@ls warehouse/marts
 	@echo "DuckDB database: warehouse/receval.duckdb   ground truth: $(DATA)/truth/"
 
 simulate: install
-	$(BIN)/receval simulate --preset $(PRESET) --seed $(SEED) --out $(DATA)
+	$(SIMULATE)
+
+$(DATA)/truth/world.json: | install
+	$(SIMULATE)
 
 build: install
 	mkdir -p warehouse/marts warehouse/tmp

@@ -1,7 +1,7 @@
 """Benchmark the whole default `dbt build` on a fresh warehouse: what a newcomer waits for.
 
     python benchmarks/whole_build.py --preset default [--repeats 3] [--rebuild]
-                                     [--baseline COMMIT --baseline-repeats 1]
+                                     [--baseline COMMIT --baseline-repeats 1] [--incremental]
 
 Simulates the world if it is not on disk, then per repeat, in a fresh warehouse and model
 store: `dbt build` of everything, its wall time and peak RSS, the node counts by status and
@@ -9,8 +9,11 @@ the slowest nodes from target/run_results.json. With --rebuild, a second `dbt bu
 same warehouse follows each cold one: the rebuild after a change with no new data (labels
 incremental, candidate versions reused from the store). With --baseline, the same runs of
 COMMIT (checked out in a git worktree, its own receval package first on PYTHONPATH)
-alternate with this checkout's, so both see the same machine load. Results are printed and
-written as JSON to benchmarks/results/whole_build_<preset>.json.
+alternate with this checkout's, so both see the same machine load. With --incremental,
+after those runs: the same world simulated without its last day (`receval simulate
+--until`) built cold in a fresh warehouse, then its last day landed into the same folder
+and `dbt build` timed again: the daily build. Results are printed and written as JSON to
+benchmarks/results/whole_build_<preset>.json.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 from dbt_build import BIN_DIR, PROJECT_DIR, dbt_command, run_measured
@@ -47,17 +51,35 @@ def checkout(commit: str) -> Path:
 def measure(project: Path, warehouse: Path, raw: Path, rebuild: bool, top: int) -> dict:
     """One cold build in a fresh warehouse (and, with rebuild, a second build in it)."""
     shutil.rmtree(warehouse, ignore_errors=True)
+    run = build(warehouse, raw, top, project)
+    if rebuild:
+        run["rebuild"] = build(warehouse, raw, top, project)
+    return run
+
+
+def simulate(preset: str, seed: int, out: Path, until: str | None = None) -> None:
+    run_measured([str(BIN_DIR / "receval"), "simulate", "--preset", preset, "--seed", str(seed), "--out", str(out),
+                  *(["--until", until] if until else [])], dict(os.environ))
+
+
+def build(warehouse: Path, raw: Path, top: int, project: Path = PROJECT_DIR) -> dict:
+    """`dbt build` of project in warehouse (as it is): wall, peak RSS, slowest nodes."""
     cmd, env = dbt_command(warehouse, raw, "build", project=project)
     env["PYTHONPATH"] = str(project / "src")  # the checkout's own package, not the installed one
     wall, peak = run_measured(cmd, env, cwd=project)
     slowest, statuses = slowest_nodes(warehouse, top)
-    run = {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses, "slowest": slowest}
-    if rebuild:
-        wall, peak = run_measured(cmd, env, cwd=project)
-        slowest, statuses = slowest_nodes(warehouse, top)
-        run["rebuild"] = {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses,
-                          "slowest": slowest}
-    return run
+    return {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses, "slowest": slowest}
+
+
+def daily(preset: str, seed: int, end: str, top: int) -> dict:
+    """Cold build of the world without its last day, then that day landed and built."""
+    world = PROJECT_DIR / "data" / f"{preset}_daily"
+    warehouse = PROJECT_DIR / "warehouse" / f"whole_{preset}_daily"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    simulate(preset, seed, world, until=(date.fromisoformat(end) - timedelta(days=1)).isoformat())
+    cold = build(warehouse, world / "raw", top)
+    simulate(preset, seed, world, until=end)
+    return {"cold_without_last_day": cold, "incremental_day": build(warehouse, world / "raw", top)}
 
 
 def summary(runs: list[dict]) -> dict:
@@ -76,13 +98,13 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="time a second build of each warehouse")
     parser.add_argument("--baseline", help="a commit to run side by side (alternating)")
     parser.add_argument("--baseline-repeats", type=int, help="runs of the baseline (default: --repeats)")
+    parser.add_argument("--incremental", action="store_true", help="time the build after one landed day")
     parser.add_argument("--top", type=int, default=10, help="slowest nodes to list")
     args = parser.parse_args()
 
     world = PROJECT_DIR / "data" / args.preset
     if not (world / "truth" / "world.json").exists():
-        run_measured([str(BIN_DIR / "receval"), "simulate", "--preset", args.preset, "--seed", str(args.seed),
-                      "--out", str(world)], dict(os.environ))
+        simulate(args.preset, args.seed, world)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True,
                           text=True).stdout.strip()
     versions = {"this checkout": (PROJECT_DIR, args.repeats)}
@@ -101,6 +123,9 @@ def main() -> None:
     if args.baseline:
         base, now = (result["versions"][k]["median_wall_s"] for k in (args.baseline, "this checkout"))
         result["speedup_cold"] = round(base / now, 2)
+    if args.incremental:
+        end = json.loads((world / "truth" / "world.json").read_text())["dates"]["end"]
+        result["daily"] = daily(args.preset, args.seed, end, args.top)
     out = PROJECT_DIR / "benchmarks" / "results" / f"whole_build_{args.preset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -17,6 +17,6 @@ def model(dbt, session):
         features, content, dbt.config.get("candidates"), store=dbt.config.get("store_path"),
         mode=dbt.config.get("training_mode"), calibration_method=dbt.config.get("calibration_method"),
         conversion_mature_only=bool(dbt.config.get("conversion_mature_only")),
-        retrain=bool(dbt.config.get("retrain")),
+        retrain=bool(dbt.config.get("retrain")), full_retrain_days=int(dbt.config.get("full_retrain_days")),
     )
     return rows_table(rows, current=[(r["model_id"], r["version"]) for r in rows])

@@ -268,6 +268,24 @@ def test_warm_start_records_its_parent_and_trains_on_new_days(world_table, tmp_p
     assert len(manifests) == 12  # both versions of the three models, two tasks each
 
 
+def test_auto_mode_warm_starts_daily_and_retrains_in_full_once_the_last_full_retrain_is_old(world_table, tmp_path):
+    world, table = world_table
+    content = item_content_embeddings(catalog(), n_components=4)
+    train = lambda rows, store, **kw: train_candidate(  # noqa: E731
+        rows, content, model_id="p", family="popularity", store=store, mode="auto", **kw)[0]
+    first = train(table, tmp_path / "a")
+    assert first["training_mode"] == "full"                  # a fresh store: no parent
+    days = [synthetic_features(world, 8_000, date(2026, 10, 1) + timedelta(days=d), 10, first_event=d * 10**6)
+            for d in (1, 2)]
+    second = train(days[0], tmp_path / "a")
+    third = train(days[1], tmp_path / "a", full_retrain_days=2)
+    assert (second["training_mode"], second["parent_version"]) == ("warm_start", first["version"])
+    # the full retrain behind the parent (first) ended 2 days before this window: retrain
+    assert (third["training_mode"], third["parent_version"]) == ("full", None)
+    train(table, tmp_path / "b")
+    assert train(days[0], tmp_path / "b", full_retrain_days=1)["training_mode"] == "full"
+
+
 def test_warm_start_without_a_parent_trains_in_full(world_table, tmp_path):
     _, table = world_table
     content = item_content_embeddings(catalog(), n_components=4)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+import time
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -25,7 +27,7 @@ from receval.models.features import FeatureEncoder, FeatureMatrix, feature_hash,
 from receval.models.gbdt import TASKS, GBDTParams, TrainedGBDT, train_gbdt
 from receval.models.mmoe import MMoEParams, TrainedMMoE, train_mmoe
 from receval.models.popularity import PopularityModel, fit_popularity
-from receval.models.registry import previous_version, version_id, write_manifest
+from receval.models.registry import previous_version, read_manifests, version_id, write_manifest
 
 __all__ = ["FAMILIES", "InsufficientData", "attach_content", "train_candidate", "train_candidates",
            "score_candidates", "SCORES_SCHEMA"]
@@ -107,7 +109,8 @@ def train_candidates(features: pa.Table, content: pa.Table, candidates: list[dic
 
 def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, family: str, store: Path,
                     params: dict | None = None, mode: str = "full", calibration_method: str = "platt",
-                    conversion_mature_only: bool = False, retrain: bool = False) -> list[dict]:
+                    conversion_mature_only: bool = False, retrain: bool = False,
+                    full_retrain_days: int = 7) -> list[dict]:
     """Train one candidate, store it under ``store/<model_id>/<version>/``, return its registry rows.
 
     Parameters
@@ -121,10 +124,13 @@ def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, fam
         Registry name and one of :data:`FAMILIES`.
     params : dict, optional
         Overrides of the family's parameter dataclass.
-    mode : {"full", "warm_start"}
+    mode : {"full", "warm_start", "auto"}
         ``warm_start`` starts from the latest earlier version in the store and trains only
         on the days after that version's window, with its feature encoder; with no earlier
-        version it trains in full (and says so in ``training_mode``).
+        version it trains in full (and says so in ``training_mode``). ``auto`` warm-starts
+        unless the last full retrain behind that version ended ``full_retrain_days`` or more
+        before this window does, and then retrains in full: daily warm starts, a full
+        retrain every week by default.
     conversion_mature_only : bool
         Train and validate the conversion task only on mature labels (the newest week of a
         window then carries no conversion signal); by default every label counts as observed
@@ -132,29 +138,33 @@ def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, fam
     retrain : bool
         Train even where the store already holds this version. A version id hashes the
         encoded training and validation rows and the training code with everything else
-        that determines the model, so by default a version already in the store is not trained again: its manifest's
-        rows are returned (a rebuild of unchanged data costs the encoding, not the training).
+        that determines the model, so by default a version already in the store is not
+        trained again: its manifest's rows are returned (a rebuild of unchanged data costs
+        the encoding, not the training).
+    full_retrain_days : int
+        See ``mode="auto"``.
     """
     return _train(attach_content(features, content), model_id=model_id, family=family, store=store,
                   params=params, mode=mode, calibration_method=calibration_method,
-                  conversion_mature_only=conversion_mature_only, retrain=retrain)
+                  conversion_mature_only=conversion_mature_only, retrain=retrain,
+                  full_retrain_days=full_retrain_days)
 
 
 def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: dict | None = None,
            mode: str = "full", calibration_method: str = "platt", conversion_mature_only: bool = False,
-           retrain: bool = False) -> list[dict]:
+           retrain: bool = False, full_retrain_days: int = 7) -> list[dict]:
     """:func:`train_candidate` on rows that already carry the content columns."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {sorted(FAMILIES)}")
-    if mode not in ("full", "warm_start"):
-        raise ValueError(f"training mode must be 'full' or 'warm_start', got {mode!r}")
+    if mode not in ("full", "warm_start", "auto"):
+        raise ValueError(f"training mode must be 'full', 'warm_start' or 'auto', got {mode!r}")
     spec = FAMILIES[family]
     hyper = spec.params(**(params or {}))
     train_rows = _split(table, "train")
     valid_rows = _split(table, "validation")
     train_end = _date_bound(train_rows, "max")
 
-    parent = previous_version(store, model_id, before=train_end) if mode == "warm_start" else None
+    parent = _parent(store, model_id, train_end, mode, full_retrain_days)
     if parent is not None:
         parent_dir = Path(parent["artifact_path"])
         encoder = FeatureEncoder.from_json((parent_dir / "encoder.json").read_text())
@@ -185,10 +195,16 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
     version = version_id(train_end, identity)
     directory = Path(store) / model_id / version
     if (directory / "manifest.json").exists() and not retrain:
+        _progress(f"{model_id} {version}: in the model store, not trained again")
         return json.loads((directory / "manifest.json").read_text())
 
+    started = time.perf_counter()
+    how = f"warm start from {parent['version']}" if parent else "full"
+    _progress(f"{model_id} {version}: training ({how}) on {train_rows.num_rows:,} rows, "
+              f"validating on {valid_rows.num_rows:,}")
     model = spec.train(hyper, encoder, train_matrix, valid_matrix, train_rows, init_from, tasks)
     valid_scores = spec.predict(model, encoder, valid_matrix, valid_rows)
+    _progress(f"{model_id} {version}: trained in {time.perf_counter() - started:.0f} s")
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory)
     (directory / "encoder.json").write_text(encoder.to_json())
@@ -253,12 +269,29 @@ def score_candidates(registry: pa.Table, features: pa.Table, content: pa.Table) 
     return pa.concat_tables(parts) if parts else SCORES_SCHEMA.empty_table()
 
 
+def _parent(store: Path, model_id: str, train_end: date, mode: str, full_retrain_days: int) -> dict | None:
+    """The version a warm start continues (a registry row), or None for a full retrain."""
+    parent = previous_version(store, model_id, before=train_end) if mode != "full" else None
+    if parent is None or mode == "warm_start":
+        return parent
+    versions = {row["version"]: row for row in read_manifests(store, model_id)}
+    full = parent
+    while full["training_mode"] == "warm_start" and full["parent_version"] in versions:
+        full = versions[full["parent_version"]]
+    return parent if (train_end - date.fromisoformat(str(full["train_end"]))).days < full_retrain_days else None
+
+
 def _split(table: pa.Table, split: str) -> pa.Table:
     rows = table.filter(pc.equal(table["split"], split))
     if not rows.num_rows:
         raise InsufficientData(f"int_features__impressions has no rows in the {split!r} split; "
                          "check the split vars (split_train_days / split_validation_days)")
     return rows
+
+
+def _progress(message: str) -> None:
+    """One line on stderr, which dbt shows between its node lines: training takes minutes."""
+    print(f"receval: {message}", file=sys.stderr, flush=True)
 
 
 def _code_digest() -> str:
