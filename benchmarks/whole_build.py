@@ -13,7 +13,8 @@ alternate with this checkout's, so both see the same machine load. With --increm
 after those runs: the same world simulated without its last day (`receval simulate
 --until`) built cold in a fresh warehouse, then its last day landed into the same folder
 and `dbt build` timed again: the daily build. Results are printed and written as JSON to
-benchmarks/results/whole_build_<preset>.json.
+benchmarks/results/whole_build_<preset>.json (whole_build_<preset>_daily.json for a run
+with --repeats 0 --incremental).
 """
 from __future__ import annotations
 
@@ -63,12 +64,15 @@ def simulate(preset: str, seed: int, out: Path, until: str | None = None) -> Non
 
 
 def build(warehouse: Path, raw: Path, top: int, project: Path = PROJECT_DIR) -> dict:
-    """`dbt build` of project in warehouse (as it is): wall, peak RSS, slowest nodes."""
+    """`dbt build` of project in warehouse (as it is): its commit, wall, peak RSS, slowest nodes."""
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=project, capture_output=True,
+                            text=True).stdout.strip()
     cmd, env = dbt_command(warehouse, raw, "build", project=project)
     env["PYTHONPATH"] = str(project / "src")  # the checkout's own package, not the installed one
     wall, peak = run_measured(cmd, env, cwd=project)
     slowest, statuses = slowest_nodes(warehouse, top)
-    return {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses, "slowest": slowest}
+    return {"commit": commit, "wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "statuses": statuses,
+            "slowest": slowest}
 
 
 def daily(preset: str, seed: int, end: str, top: int) -> dict:
@@ -94,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1, help="cold builds (0: only --incremental)")
     parser.add_argument("--rebuild", action="store_true", help="time a second build of each warehouse")
     parser.add_argument("--baseline", help="a commit to run side by side (alternating)")
     parser.add_argument("--baseline-repeats", type=int, help="runs of the baseline (default: --repeats)")
@@ -105,8 +109,6 @@ def main() -> None:
     world = PROJECT_DIR / "data" / args.preset
     if not (world / "truth" / "world.json").exists():
         simulate(args.preset, args.seed, world)
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True,
-                          text=True).stdout.strip()
     versions = {"this checkout": (PROJECT_DIR, args.repeats)}
     if args.baseline:
         repeats = args.repeats if args.baseline_repeats is None else args.baseline_repeats
@@ -118,15 +120,17 @@ def main() -> None:
                 warehouse = PROJECT_DIR / "warehouse" / f"whole_{args.preset}{'_baseline' if project != PROJECT_DIR else ''}"
                 runs[name].append(measure(project, warehouse, world / "raw", args.rebuild, args.top))
                 print(name, json.dumps(runs[name][-1]), flush=True)
-    result = {"preset": args.preset, "seed": args.seed, "cpus": os.cpu_count(), "head": head,
-              "versions": {name: {"runs": r, **summary(r)} for name, r in runs.items()}}
-    if args.baseline:
+    result = {"preset": args.preset, "seed": args.seed, "cpus": os.cpu_count(),
+              "versions": {name: {"runs": r, **summary(r)} for name, r in runs.items() if r}}
+    if args.baseline and args.repeats and result["versions"].get(args.baseline):
         base, now = (result["versions"][k]["median_wall_s"] for k in (args.baseline, "this checkout"))
         result["speedup_cold"] = round(base / now, 2)
     if args.incremental:
         end = json.loads((world / "truth" / "world.json").read_text())["dates"]["end"]
         result["daily"] = daily(args.preset, args.seed, end, args.top)
-    out = PROJECT_DIR / "benchmarks" / "results" / f"whole_build_{args.preset}.json"
+    # a daily-only run (--repeats 0) does not overwrite the cold runs' results
+    suffix = "_daily" if not any(runs.values()) else ""
+    out = PROJECT_DIR / "benchmarks" / "results" / f"whole_build_{args.preset}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
