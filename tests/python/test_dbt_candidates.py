@@ -35,6 +35,22 @@ def test_registry_holds_every_candidate_and_task(tiny_warehouse):
     assert auc["mmoe"] > auc["popularity"] and auc["xgboost"] > auc["popularity"]
 
 
+# Validation AUC of each candidate on the tiny world (seed 7), measured on 2026-12-04: the
+# models of the build before the speed work (8fd0d63) and after it are the same
+# (benchmarks/compare_marts.py on the default world). Speed work may not cost more than 0.002.
+VALIDATION_AUC = {("mmoe", "click"): 0.767762, ("mmoe", "conversion"): 0.763050,
+                  ("popularity", "click"): 0.696226, ("popularity", "conversion"): 0.667610,
+                  ("xgboost", "click"): 0.759088, ("xgboost", "conversion"): 0.677778}
+
+
+def test_candidates_keep_their_validation_auc(tiny_warehouse):
+    registry = tiny_warehouse.query("select model_id, task, validation_auc from dim_model_registry where is_current")
+    measured = {(r.model_id, r.task): r.validation_auc for r in registry.itertuples()}
+    assert measured.keys() == VALIDATION_AUC.keys()
+    for key, expected in VALIDATION_AUC.items():
+        assert abs(measured[key] - expected) <= 0.002, (key, measured[key], expected)
+
+
 def test_every_test_impression_is_scored_by_every_model(tiny_warehouse):
     counts = tiny_warehouse.query("""
         select s.model_id, s.task, count(*) as n, count(distinct s.event_id) as n_events
