@@ -43,6 +43,12 @@ def run_measured(cmd: list[str], env: dict, cwd: Path = PROJECT_DIR) -> tuple[fl
     return wall, usage.ru_maxrss / 2**20
 
 
+def simulate(preset: str, seed: int, out: Path, until: str | None = None) -> tuple[float, float]:
+    """`receval simulate` into out (only the days up to until, if given); (wall s, peak GiB)."""
+    return run_measured([str(BIN_DIR / "receval"), "simulate", "--preset", preset, "--seed", str(seed),
+                         "--out", str(out), *(["--until", until] if until else [])], dict(os.environ))
+
+
 def dbt_command(warehouse: Path, raw_path: Path, *args: str, extra_vars: dict | None = None,
                 project: Path = PROJECT_DIR) -> tuple[list[str], dict]:
     env = dict(
@@ -78,8 +84,7 @@ def main() -> None:
     world = args.data_dir or PROJECT_DIR / "data" / args.preset
     result: dict = {"preset": args.preset, "seed": args.seed, "cpus": os.cpu_count()}
     if not (world / "truth" / "world.json").exists():
-        wall, peak = run_measured([str(BIN_DIR / "receval"), "simulate", "--preset", args.preset,
-                                   "--seed", str(args.seed), "--out", str(world)], dict(os.environ))
+        wall, peak = simulate(args.preset, args.seed, world)
         result["simulate"] = {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2)}
     raw = world / "raw"
 

@@ -28,7 +28,7 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
-from dbt_build import BIN_DIR, PROJECT_DIR, dbt_command, run_measured
+from dbt_build import PROJECT_DIR, dbt_command, run_measured, simulate
 
 
 def slowest_nodes(warehouse: Path, n: int) -> tuple[list[dict], dict]:
@@ -56,11 +56,6 @@ def measure(project: Path, warehouse: Path, raw: Path, rebuild: bool, top: int) 
     if rebuild:
         run["rebuild"] = build(warehouse, raw, top, project)
     return run
-
-
-def simulate(preset: str, seed: int, out: Path, until: str | None = None) -> None:
-    run_measured([str(BIN_DIR / "receval"), "simulate", "--preset", preset, "--seed", str(seed), "--out", str(out),
-                  *(["--until", until] if until else [])], dict(os.environ))
 
 
 def build(warehouse: Path, raw: Path, top: int, project: Path = PROJECT_DIR) -> dict:

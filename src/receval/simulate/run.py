@@ -6,7 +6,6 @@ day is final and is written out.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from datetime import date
@@ -24,7 +23,7 @@ from receval.simulate.events import DayGenerator, Ids
 from receval.simulate.experiments import EffectAccumulator, assign_users, experiment_arms, window_probabilities
 from receval.simulate.faults import FACT_ENTITIES, FaultInjector
 from receval.simulate.policy_values import write_policy_values
-from receval.simulate.truth import TruthWriter, json_default
+from receval.simulate.truth import TruthWriter, write_world_json
 from receval.simulate.world import COUNTRIES, DEVICES, World, build_world, dimension_batches
 from receval.simulate.writer import PartitionWriter, partition_paths
 
@@ -128,7 +127,7 @@ def _land_until(raw_dir: Path, truth_dir: Path, world_json: dict, until: str) ->
                 shutil.rmtree(partition)
         landed[entity_dir.name] = sum(pq.ParquetFile(f).metadata.num_rows for f in entity_dir.rglob("*.parquet"))
     world_json = {**world_json, "landed_until": until, "rows": {**world_json["rows"], "raw_landed": landed}}
-    (truth_dir / "world.json").write_text(json.dumps(world_json, indent=2, default=json_default) + "\n")
+    write_world_json(truth_dir, world_json)
     return world_json
 
 

@@ -168,10 +168,15 @@ class TruthWriter:
                            compression="zstd")
         world_json["attributed_purchases"] = int(attributed["click_event_id"].notna().sum())
         world_json["unattributed_purchases"] = int(attributed["click_event_id"].isna().sum())
-        (self.dir / "world.json").write_text(json.dumps(world_json, indent=2, default=json_default) + "\n")
+        write_world_json(self.dir, world_json)
 
 
-def json_default(value):
+def write_world_json(truth_dir: Path, world_json: dict) -> None:
+    """``truth_dir``/world.json (numpy scalars as Python numbers)."""
+    (truth_dir / "world.json").write_text(json.dumps(world_json, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value)}")
