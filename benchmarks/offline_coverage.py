@@ -20,7 +20,7 @@ Set-up (no dbt; the package functions the mart calls, with the mart's settings):
   non-clicked one.
 * Replication r: ``--requests`` requests drawn at random from the population (a small
   world's worth of logged lists), clicks redrawn ``y ~ Bernoulli(p_click)``, then
-  ``classification_metrics(y, s, groups=request_id, n_boot=--n-boot)`` and
+  ``classification_metrics(y, s, group_ids=request_id, n_bootstrap=--n-boot)`` and
   ``mean_with_clt`` (the mart's call), and each 95% interval is checked against the truth.
   ``roc_auc_delong`` (DeLong, ignoring the clustering of rows in requests) is reported
   for comparison.
@@ -121,9 +121,9 @@ def main() -> None:
         s, p = s_all[rows], p_all[rows]
         grp = np.repeat(pick, ends[pick] - start[pick])
         y = (rng.random(rows.size) < p).astype(np.int64)
-        res = classification_metrics(y, s, groups=grp, n_boot=args.n_boot, seed=r)
+        res = classification_metrics(y, s, group_ids=grp, n_bootstrap=args.n_boot, random_state=r)
         res["roc_auc_delong"] = roc_auc(y, s)  # rows treated as independent (no groups)
-        res["observed_rate"] = mean_with_clt(y.astype(float), name="observed_rate", clusters=grp,
+        res["observed_rate"] = mean_with_clt(y.astype(float), name="observed_rate", group_ids=grp,
                                              bounds=(0.0, 1.0))
         for m in METRICS:
             x = res[m]

@@ -4,7 +4,7 @@ What it times (wall clock, median of ``--repeats`` runs unless noted):
 
 * exact tie-aware ROC AUC (``receval.metrics.roc_auc``, which also computes the
   DeLong standard error) vs ``sklearn.metrics.roc_auc_score`` (no SE);
-* average precision (``n_boot=0``) vs ``sklearn.metrics.average_precision_score``;
+* average precision (``n_bootstrap=0``) vs ``sklearn.metrics.average_precision_score``;
 * log-loss vs ``sklearn.metrics.log_loss``;
 * NDCG@10 over ``--requests`` x ``--items`` (``receval.metrics.ndcg_at_k``) vs a
   per-request Python loop (numpy inside each request), timed on a subsample
@@ -138,7 +138,7 @@ def main(argv=None):
     row("roc_auc (exact, ties, +DeLong SE)", t_ours, t_ref, "sklearn roc_auc_score", cpu_ours=c_auc, values={
         "receval": r_auc.value, "sklearn": v_ref, "abs_diff": abs(r_auc.value - v_ref), "std_error": r_auc.std_error})
 
-    t_ours, _, r_ap = _timeit(lambda: average_precision(y, p, n_boot=0), args.repeats)
+    t_ours, _, r_ap = _timeit(lambda: average_precision(y, p, n_bootstrap=0), args.repeats)
     c_ap = _CPU[-1]
     t_ref, _, v_ref = _timeit(lambda: average_precision_score(y, p), args.repeats)
     row("average_precision", t_ours, t_ref, "sklearn average_precision_score", cpu_ours=c_ap, values={
@@ -166,7 +166,7 @@ def main(argv=None):
     del rq, sq, relq
 
     def full():
-        cm = classification_metrics(y, p, groups=request, n_boot=args.n_boot, seed=0)
+        cm = classification_metrics(y, p, group_ids=request, n_bootstrap=args.n_boot, random_state=0)
         rb = reliability_bins(y, p, n_bins=10)
         rk = ranking_metrics(request, p, rel, k=[5, 10])
         return cm, rb, rk
@@ -174,7 +174,7 @@ def main(argv=None):
     t_full, times_full, (cm, rb, rk) = _timeit(full, args.full_repeats)
     res = {k: v.to_dict() for k, v in {**cm, **rk}.items()}
     row(f"full metric set ({n:,} rows)", t_full, cpu_ours=_CPU[-1],
-        note=f"{len(res)} metrics; bootstrap n_boot={args.n_boot} over {n // args.rows_items:,} requests; "
+        note=f"{len(res)} metrics; bootstrap n_bootstrap={args.n_boot} over {n // args.rows_items:,} requests; "
              f"median of {args.full_repeats}")
 
     load_end = os.getloadavg()

@@ -63,10 +63,10 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    b = make_bandit(args.n, seed=args.seed)
+    b = make_bandit(args.n, random_state=args.seed)
     ql, qt = b.q_inputs(np.clip(b.q + 0.02, 0, 1))
     target_action = b.q.argmax(axis=1)[b.context]
-    r = make_ranking(args.n // 4, seed=args.seed)
+    r = make_ranking(args.n // 4, random_state=args.seed)
     pl_pbm = ope.pbm_propensity(r.p_log_positions, r.examination)
     pt_pbm = ope.pbm_propensity(r.p_target_positions, r.examination)
     gen_s = time.perf_counter() - t0
@@ -76,17 +76,19 @@ def main() -> None:
         "ips": lambda: ope.IPS().estimate_policy_value(b.reward, b.p_log, b.p_target),
         "clipped_ips": lambda: ope.IPS(clip=10).estimate_policy_value(b.reward, b.p_log, b.p_target),
         "snips": lambda: ope.SNIPS().estimate_policy_value(b.reward, b.p_log, b.p_target),
-        "replay": lambda: ope.Replay().estimate_policy_value(b.reward, b.action, target_action),
-        "dm": lambda: ope.DirectMethod().estimate_policy_value(qt),
+        "replay": lambda: ope.Replay().estimate_policy_value(b.reward, logged_action=b.action, target_action=target_action),
+        "dm": lambda: ope.DirectMethod().estimate_policy_value(q_hat_target=qt),
         "dr": lambda: ope.DoublyRobust().estimate_policy_value(b.reward, b.p_log, b.p_target, ql, qt),
         "sndr": lambda: ope.SNDR().estimate_policy_value(b.reward, b.p_log, b.p_target, ql, qt),
         "ips_clustered": lambda: ope.IPS().estimate_policy_value(
             b.reward, b.p_log, b.p_target, group_ids=b.context
         ),
         "item_position_ips": lambda: ope.ItemPositionIPS().estimate_policy_value(
-            r.click, r.p_log, r.p_target, r.list_id
+            r.click, r.p_log, r.p_target, group_ids=r.list_id
         ),
-        "pbm_ips": lambda: ope.PositionBasedIPS().estimate_policy_value(r.click, pl_pbm, pt_pbm, r.list_id),
+        "pbm_ips": lambda: ope.PositionBasedIPS().estimate_policy_value(
+            r.click, pl_pbm, pt_pbm, group_ids=r.list_id
+        ),
     }
     results = {}
     for name, fn in cases.items():

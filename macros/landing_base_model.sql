@@ -9,7 +9,7 @@
 
 {% macro landing_contract_columns(entity) -%}
   {#- The contract's columns for an entity, in order, from the source yml (which
-      tests/python/test_landing_contract.py keeps equal to contract.py). Read from the graph
+      tests/python/test_contract.py keeps equal to contract.py). Read from the graph
       because the SQL is generated at compile time, before any seed is loaded; unit tests get
       no graph and override this macro. -#}
   {%- if not execute -%}{{ return([]) }}{%- endif -%}
@@ -111,7 +111,7 @@ typed as (
         {#- a column no file carries (an optional one: base_landing__files) is null -#}
         {%- for column in columns %}
         {%- if column.name in in_files %}
-        {{ landing_try_cast(column.name, column.data_type) }} as {{ column.name }},
+        {{ try_cast(column.name, column.data_type) }} as {{ column.name }},
         {%- else %}
         {{ dbt.cast('null', column.data_type) }} as {{ column.name }},
         {%- endif %}
@@ -156,7 +156,7 @@ select
     reject_reason,
     -- the row as it landed, kept only where it is rejected
     case when reject_reason is not null then
-        {{ landing_row_to_json(names, prefix='raw__') }}
+        {{ row_to_json(names, prefix='raw__') }}
     end as payload
 from validated
 
@@ -196,7 +196,7 @@ copies as (
     select
         base.*,
         files.file_ordinal,
-        {{ landing_row_hash(qualified) }} as payload_hash
+        {{ row_hash(qualified) }} as payload_hash
     from {{ base }} as base
     inner join redelivered on base.event_id = redelivered.event_id
     inner join {{ ref('base_landing__files') }} as files

@@ -1,9 +1,9 @@
 """fct_policy_value_estimates: every off-policy estimator for every target policy.
 
 Thin: the slots of int_cf__policy_slots to Arrow, one package call
-(receval.ope.policy_table.estimate_policy_values), an Arrow table back.
+(receval.ope.marts.estimate_policy_values), an Arrow table back.
 """
-from receval.ope.policy_table import estimate_policy_values
+from receval.ope.marts import estimate_policy_values
 from receval.warehouse import to_arrow
 
 

@@ -12,7 +12,7 @@ from receval.warehouse import to_arrow
 def model(dbt, session):
     dbt.config(materialized="table")
     return score_candidates(
-        to_arrow(dbt.ref("dim_model_registry")),
+        to_arrow(dbt.ref("int_candidates__training_runs")),
         to_arrow(dbt.ref("int_cf__candidate_features")),
         to_arrow(dbt.ref("int_features__item_content")),
     )

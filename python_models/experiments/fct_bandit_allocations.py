@@ -11,5 +11,6 @@ def model(dbt, session):
         to_arrow(dbt.ref("experiment_registry")),
         min_share=float(dbt.config.get("min_share")),
         n_samples=int(dbt.config.get("n_samples")),
-        random_state=int(dbt.config.get("seed")),
+        random_state=int(dbt.config.get("random_state")),
+        alpha=float(dbt.config.get("alpha")),
     )

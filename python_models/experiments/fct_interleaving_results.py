@@ -11,5 +11,6 @@ def model(dbt, session):
         team_a_model=dbt.config.get("team_a_model"),
         team_b_model=dbt.config.get("team_b_model"),
         n_bootstrap=int(dbt.config.get("n_bootstrap")),
-        random_state=int(dbt.config.get("seed")),
+        random_state=int(dbt.config.get("random_state")),
+        alpha=float(dbt.config.get("alpha")),
     )

@@ -9,4 +9,5 @@ def model(dbt, session):
     return shadow_comparison(
         to_arrow(dbt.ref("int_experiments__shadow_pairs")),
         top_k=int(dbt.config.get("top_k")),
+        alpha=float(dbt.config.get("alpha")),
     )

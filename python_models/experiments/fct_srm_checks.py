@@ -10,4 +10,5 @@ def model(dbt, session):
         to_arrow(dbt.ref("fct_experiment_exposures")),
         to_arrow(dbt.ref("experiment_registry")),
         threshold=float(dbt.config.get("srm_threshold")),
+        alpha=float(dbt.config.get("alpha")),
     )

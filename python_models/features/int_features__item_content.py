@@ -8,6 +8,6 @@ from receval.warehouse import to_arrow
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    items = dbt.ref("dim_items").select("item_id", "category", "brand", "title", "price")
+    items = dbt.ref("int_core__items").select("item_id", "category", "brand", "title", "price")
     return item_content_embeddings(to_arrow(items), n_components=int(dbt.config.get("dimensions")),
                                    seed=int(dbt.config.get("seed")))

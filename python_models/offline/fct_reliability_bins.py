@@ -12,6 +12,6 @@ def model(dbt, session):
     return reliability_bins_table(
         to_arrow(dbt.ref("int_offline__scored_impressions")),
         n_bins=int(dbt.config.get("ece_bins")),
-        confidence=float(dbt.config.get("confidence")),
+        alpha=float(dbt.config.get("alpha")),
         conversion_mature_only=bool(mature_only),
     )

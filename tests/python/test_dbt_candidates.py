@@ -16,7 +16,7 @@ from receval.models.training import score_candidates
 
 MODELS = {"xgboost", "mmoe", "popularity"}
 # What a retrain on new split dates rebuilds.
-RETRAIN = ("dim_split_dates", "int_features__impressions", "int_candidates__training_runs", "dim_model_registry")
+RETRAIN = ("int_labels__split_dates", "int_features__impressions", "int_candidates__training_runs", "dim_model_registry")
 
 
 def test_registry_holds_every_candidate_and_task(tiny_warehouse):

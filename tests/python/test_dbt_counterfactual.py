@@ -231,7 +231,8 @@ def test_position_based_estimate_recomputed(tiny_warehouse, estimates):
     pt = np.nan_to_num(np.asarray(pt, dtype=float))
     pl = slots.p_log.to_numpy() * pos_theta.sum()
     k = slots.groupby("request_id").request_id.transform("size").to_numpy()
-    res = ope.PositionBasedIPS().estimate_policy_value(slots.click.to_numpy() / k, pl, pt, slots.request_id.to_numpy())
+    res = ope.PositionBasedIPS().estimate_policy_value(slots.click.to_numpy() / k, pl, pt,
+                                                      group_ids=slots.request_id.to_numpy())
     row = overall(estimates, "mmoe_softmax", "click", "pbm_ips")
     assert row.estimate == pytest.approx(res.estimate, rel=1e-9)
     assert row.std_error == pytest.approx(res.std_error, rel=1e-9)

@@ -15,7 +15,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
-from receval.experiments.marts import METRICS
+from receval.experiments.registry import METRICS
 
 pytestmark = pytest.mark.dbt
 TOL = 1e-6

@@ -223,7 +223,7 @@ def _cell_of(y, s, rel=None, **kw):
     y, s = np.asarray(y), np.asarray(s, float)
     req = np.repeat(np.arange(len(y) // 2 + 1), 2)[: len(y)]
     rel = y.astype(float) if rel is None else np.asarray(rel, float)
-    return cell_metrics(y, s, req, rel, ks=[5], request_level=True, n_boot=20, **kw)
+    return cell_metrics(y, s, req, rel, ks=[5], request_level=True, n_bootstrap=20, **kw)
 
 
 def test_empty_segment_gives_null_with_reason():
@@ -263,7 +263,7 @@ def test_hand_computed_auc_with_ties_in_the_table():
         "device": ["ios"] * 4, "user_tenure": ["new"] * 4, "item_freshness": ["warm"] * 4,
         "item_category": ["a", "a", "b", "b"],
     })
-    out = offline_metrics_table(table, baseline_model="m", ks=[1], n_boot=10).to_pandas()
+    out = offline_metrics_table(table, baseline_model="m", ks=[1], n_bootstrap=10).to_pandas()
     auc = out[(out.metric == "roc_auc") & (out.segment_type == "all") & (out.period == "overall")
               & (out.task == "click")]
     assert auc.value.iloc[0] == pytest.approx(0.875, abs=1e-12)

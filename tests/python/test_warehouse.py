@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from receval.metrics.marts import offline_metrics_table
-from receval.ope.policy_table import estimate_policy_values
+from receval.ope.marts import estimate_policy_values
 from receval.warehouse import require_finite
 
 
@@ -30,7 +30,7 @@ def test_offline_mart_refuses_a_nan_score_naming_the_impression():
         "item_category": ["a", "a", "b", "b"],
     })
     with pytest.raises(ValueError, match=r"int_offline__scored_impressions: column `score` .* row 2 \(event_id=3"):
-        offline_metrics_table(table, baseline_model="m", ks=[1], n_boot=10)
+        offline_metrics_table(table, baseline_model="m", ks=[1], n_bootstrap=10)
 
 
 def test_policy_value_mart_refuses_an_infinite_reward():

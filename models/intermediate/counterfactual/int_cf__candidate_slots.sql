@@ -18,7 +18,7 @@ with
 evaluated_requests as (
     select logged_requests.*
     from {{ ref('int_cf__logged_requests') }} as logged_requests
-    inner join {{ ref('dim_split_dates') }} as splits
+    inner join {{ ref('int_labels__split_dates') }} as splits
         on logged_requests.impression_date = splits.impression_date
     where splits.split in ({% for s in splits %}'{{ s }}'{{ ', ' if not loop.last }}{% endfor %})
 ),

@@ -8,7 +8,7 @@
 {#- A table: seven models and the tests read it; as a view each would refit the model. -#}
 {{ config(materialized='table') }}
 with labels as (
-    select * from {{ ref('fct_impression_labels') }}
+    select * from {{ ref('int_labels__impressions') }}
 ),
 
 requests as (

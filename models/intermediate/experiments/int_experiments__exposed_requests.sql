@@ -2,7 +2,7 @@
 -- [first_exposure_at, window_end_at): the serving-log side of the guardrails (latency,
 -- errors, fallbacks) per experiment variant.
 with users as (
-    select * from {{ ref('fct_experiment_user_metrics') }}
+    select * from {{ ref('int_experiments__user_metrics') }}
 ),
 
 requests as (

@@ -1,7 +1,7 @@
 -- One row per team-draft interleaved request: the items each team contributed and the
 -- clicks and attributed purchases on them (credit goes to the team that placed the item).
 with impressions as (
-    select * from {{ ref('fct_impression_labels') }}
+    select * from {{ ref('int_labels__impressions') }}
     where team is not null
 )
 

@@ -6,7 +6,7 @@ with shadow as (
 ),
 
 impressions as (
-    select * from {{ ref('fct_impression_labels') }}
+    select * from {{ ref('int_labels__impressions') }}
     where model_id = {{ production_model_id('shadow_production_model') }}
 ),
 

@@ -1,22 +1,23 @@
--- One row per impression of fct_impression_labels: its labels, split and the point-in-time
+-- One row per impression of int_labels__impressions: its labels, split and the point-in-time
 -- features the candidate models train on (receval.models.features: CATEGORICAL + DENSE).
 -- Every feature is computed as of feature_ts, the moment the impression's list was served
 -- (the request's first impression; all of a request's impressions share it), from events
 -- strictly before it, each at its own event time: nothing of the same request, no click or
 -- purchase that happened at or after feature_ts, counts. The definitions live in
--- macros/point_in_time_features.sql and are shared with the online snapshot marts and the
--- candidate-set features (int_features__candidates).
+-- macros/features/ and are shared with the online snapshot marts and the candidate-set
+-- features (int_cf__candidate_features).
 {{ config(materialized='table') }}
 
 with
 
-{{ pit_feature_streams() }},
+{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
+                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
 
 labels as (
     select
         event_id, request_id, user_id, item_id, position, model_id,
         impression_ts, impression_date, is_clicked, is_converted, is_label_mature
-    from {{ ref('fct_impression_labels') }}
+    from {{ ref('int_labels__impressions') }}
 ),
 
 slots as (
@@ -27,10 +28,11 @@ slots as (
     from labels
 ),
 
-{{ pit_slot_features('features', 'slots') }},
+{{ pit_slot_features('features', 'slots', users=ref('int_core__users'), items=ref('int_core__items'),
+                     requests=ref('stg_landing__requests')) }},
 
 splits as (
-    select impression_date, split from {{ ref('dim_split_dates') }}
+    select impression_date, split from {{ ref('int_labels__split_dates') }}
 )
 
 select

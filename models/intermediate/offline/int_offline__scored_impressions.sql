@@ -24,11 +24,11 @@
 {%- set splits = var('offline_splits') -%}
 
 with labels as (
-    select * from {{ ref('fct_impression_labels') }}
+    select * from {{ ref('int_labels__impressions') }}
 ),
 
 splits as (
-    select impression_date, split from {{ ref('dim_split_dates') }}
+    select impression_date, split from {{ ref('int_labels__split_dates') }}
     where split in ({% for s in splits %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
 ),
 
@@ -37,11 +37,11 @@ requests as (
 ),
 
 users as (
-    select user_id, signup_at from {{ ref('dim_users') }}
+    select user_id, signup_at from {{ ref('int_core__users') }}
 ),
 
 items as (
-    select item_id, category, created_at from {{ ref('dim_items') }}
+    select item_id, category, created_at from {{ ref('int_core__items') }}
 ),
 
 task_names as (
@@ -105,7 +105,7 @@ candidate_scores as (
         task,
         event_id,
         calibrated_score as score
-    from {{ ref('fct_model_scores') }}
+    from {{ ref('int_candidates__scores') }}
 ),
 
 -- The seam: add score sources here (see the header).

@@ -1,3 +1,2 @@
--- One row per item: the latest items change event, or, without any, the items the
--- impressions name (macros/landing_dimension.sql).
-{{ landing_dimension('items', 'item_id') }}
+-- One row per item: the published face of int_core__items.
+select * from {{ ref('int_core__items') }}

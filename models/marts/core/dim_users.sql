@@ -1,3 +1,2 @@
--- One row per user: the latest users change event, or, without any, the users the
--- impressions name (macros/landing_dimension.sql).
-{{ landing_dimension('users', 'user_id') }}
+-- One row per user: the published face of int_core__users.
+select * from {{ ref('int_core__users') }}

@@ -1,21 +1,14 @@
 -- One row per item of dim_items: the item-side features as of the data's end
 -- (int_labels__data_end), what a serving key-value store loads. Same definitions as
--- int_features__impressions (macros/point_in_time_features.sql) at feature_ts = as_of.
+-- int_features__impressions (macros/features/) at feature_ts = as_of.
 with
 
-{{ pit_feature_streams() }},
+{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
+                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
 
-data_end as (
-    select as_of from {{ ref('int_labels__data_end') }}
-),
+points as ({{ pit_snapshot_points(ref('int_core__items'), 'item_id', ref('int_labels__data_end')) }}),
 
-points as (
-    select items.item_id, data_end.as_of as point_ts
-    from {{ ref('dim_items') }} as items
-    cross join data_end
-),
-
-{{ pit_item_features('item_features', 'points') }}
+{{ pit_item_features('item_features', 'points', items=ref('int_core__items')) }}
 
 select
     item_id,

@@ -4,26 +4,19 @@
 -- a default. Same definitions as int_features__impressions.
 with
 
-{{ pit_feature_streams() }},
-
-data_end as (
-    select as_of from {{ ref('int_labels__data_end') }}
-),
+{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
+                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
 
 categories as (
     select distinct category as item_category
-    from {{ ref('dim_items') }}
+    from {{ ref('int_core__items') }}
     where category is not null
 ),
 
-user_points as (
-    select users.user_id, data_end.as_of as point_ts
-    from {{ ref('dim_users') }} as users
-    cross join data_end
-),
+user_points as ({{ pit_snapshot_points(ref('int_core__users'), 'user_id', ref('int_labels__data_end')) }}),
 
 -- the share's denominator: the user's 30-day clicks, from the user features
-{{ pit_user_features('user_features', 'user_points') }},
+{{ pit_user_features('user_features', 'user_points', users=ref('int_core__users')) }},
 
 points as (
     select user_features.user_id, categories.item_category, user_features.point_ts, user_features.user_clicks_30d

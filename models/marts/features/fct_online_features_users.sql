@@ -1,22 +1,15 @@
 -- One row per user of dim_users: the user-side features as of the data's end
 -- (int_labels__data_end), what a serving key-value store loads. The same definitions as
--- int_features__impressions (macros/point_in_time_features.sql) at the point
--- feature_ts = as_of: a request served at as_of sees exactly these values.
+-- int_features__impressions (macros/features/) at the point feature_ts = as_of: a request
+-- served at as_of sees exactly these values.
 with
 
-{{ pit_feature_streams() }},
+{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
+                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
 
-data_end as (
-    select as_of from {{ ref('int_labels__data_end') }}
-),
+points as ({{ pit_snapshot_points(ref('int_core__users'), 'user_id', ref('int_labels__data_end')) }}),
 
-points as (
-    select users.user_id, data_end.as_of as point_ts
-    from {{ ref('dim_users') }} as users
-    cross join data_end
-),
-
-{{ pit_user_features('user_features', 'points') }},
+{{ pit_user_features('user_features', 'points', users=ref('int_core__users')) }},
 
 {{ pit_user_recent_items('user_recent', 'user_features') }}
 

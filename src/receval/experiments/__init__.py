@@ -1,5 +1,6 @@
 """Online-experimentation statistics: A/B effects, CUPED, ratio metrics, SRM, guardrails,
-multiple testing, always-valid sequential tests, decisions, interleaving and bandits.
+multiple testing, always-valid sequential tests, decisions, interleaving, bandits and
+shadow comparisons.
 
 Estimators follow Open Bandit Pipeline's style: hyperparameters (alpha, margins, ...) are
 validated on construction, data are passed to ``estimate_*`` / ``test`` / ``analyze`` /
@@ -30,17 +31,20 @@ from receval.experiments.results import (
     MultipleTestingResult,
     NonInferiorityResult,
     SequentialResult,
+    ShadowStatistic,
     SRMResult,
 )
 from receval.experiments.sequential import MixtureSPRT
-from receval.experiments.srm import SampleRatioMismatch, sample_ratio_mismatch
+from receval.experiments.shadow import ShadowComparison, fisher_z_interval
+from receval.experiments.srm import SampleRatioMismatch, observed_share_intervals, sample_ratio_mismatch
 
 __all__ = [
     "BanditAllocation", "BenjaminiHochberg", "CUPED", "CupedEstimate", "DECISIONS", "Decision",
     "DecisionRule", "DifferenceInMeans", "EffectEstimate", "Interleaving", "InterleavingAnalysis",
     "InterleavingResult", "MeanNonInferiority", "MixtureSPRT", "MultipleTestingResult",
     "NonInferiorityResult", "QuantileNonInferiority", "RatioMetric", "SRMResult",
-    "SampleRatioMismatch", "SequentialResult", "ThompsonSampling", "balanced_credit",
-    "balanced_interleave", "benjamini_hochberg", "difference_in_means", "ratio_and_variance",
+    "SampleRatioMismatch", "SequentialResult", "ShadowComparison", "ShadowStatistic",
+    "ThompsonSampling", "balanced_credit", "balanced_interleave", "benjamini_hochberg",
+    "difference_in_means", "fisher_z_interval", "observed_share_intervals", "ratio_and_variance",
     "sample_ratio_mismatch", "team_draft_credit", "team_draft_interleave",
 ]

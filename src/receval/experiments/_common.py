@@ -94,3 +94,36 @@ def build_estimate(
 
 def sample_var(x: np.ndarray) -> float:
     return float(np.var(x, ddof=1))
+
+
+def z_critical(alpha: float) -> float:
+    """Two-sided standard-normal critical value :math:`z_{1-\\alpha/2}`."""
+    return critical(alpha, math.inf)
+
+
+def order_statistic_interval(x_sorted: np.ndarray, q: float, alpha: float) -> tuple[float, float]:
+    r"""Distribution-free two-sided ``1 - alpha`` interval of the ``q`` quantile.
+
+    For sorted observations :math:`x_{(1)} \le \dots \le x_{(n)}` the interval is
+    :math:`[x_{(l)}, x_{(u)}]` with the binomial ranks (normal approximation, clipped to
+    ``1..n``)
+
+    .. math::
+
+        l = \lfloor nq - z_{1-\alpha/2}\sqrt{nq(1-q)} \rfloor, \qquad
+        u = \lceil nq + z_{1-\alpha/2}\sqrt{nq(1-q)} \rceil,
+
+    and :math:`(x_{(u)} - x_{(l)}) / (2 z_{1-\alpha/2})` estimates the quantile's
+    standard error (the order-statistic form of the delta method for quantiles).
+
+    References
+    ----------
+    Conover, W. J. (1999). Practical Nonparametric Statistics, 3rd ed., section 3.2.
+    Deng, A., Knoblich, U., Lu, J. (2018). Applying the Delta Method in Metric Analytics:
+    A Practical Guide with Novel Ideas. KDD 2018, section 3.3.
+    """
+    n = x_sorted.size
+    half = z_critical(alpha) * math.sqrt(n * q * (1 - q))
+    lo = int(min(max(math.floor(n * q - half), 1), n)) - 1
+    hi = int(min(max(math.ceil(n * q + half), 1), n)) - 1
+    return float(x_sorted[lo]), float(x_sorted[hi])

@@ -5,9 +5,10 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from scipy import stats
 
-from receval.experiments import _validation as v
-from receval.experiments._common import sample_var
+from receval import _validation as v
+from receval.experiments._common import sample_var, z_critical
 from receval.experiments.results import BanditAllocation
 
 
@@ -34,6 +35,10 @@ class ThompsonSampling:
     which sums to 1 and gives every arm at least the minimum share :math:`m` (so each arm
     keeps being measured and its estimate stays unbiased enough to analyse).
 
+    Each arm's posterior comes with its standard deviation and its equal-tailed
+    :math:`1-\alpha` credible interval: the :math:`\alpha/2` and :math:`1-\alpha/2`
+    quantiles of the Beta posterior, or :math:`m_k \mp z_{1-\alpha/2}\sqrt{v_k}`.
+
     Parameters
     ----------
     min_share : float, default 0.05
@@ -46,6 +51,8 @@ class ThompsonSampling:
     prior_mean : float, default 0.0
     prior_variance : float, default inf
         Normal prior on the arm mean (> 0; ``inf`` = flat).
+    alpha : float, default 0.05
+        The credible intervals have posterior probability ``1 - alpha``.
 
     References
     ----------
@@ -58,14 +65,12 @@ class ThompsonSampling:
 
     def __init__(self, min_share: float = 0.05, n_samples: int = 10000, random_state=None,
                  prior_alpha: float = 1.0, prior_beta: float = 1.0, prior_mean: float = 0.0,
-                 prior_variance: float = math.inf) -> None:
+                 prior_variance: float = math.inf, alpha: float = 0.05) -> None:
         self.min_share = v.check_positive(min_share, "min_share", allow_zero=True)
         if self.min_share >= 1:
             raise ValueError(f"`min_share` must be < 1, got {min_share}")
         self.n_samples = v.check_int(n_samples, "n_samples", minimum=100)
-        if not (random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))) \
-                or isinstance(random_state, bool):
-            raise ValueError(f"`random_state` must be None, an int or a Generator, got {random_state!r}")
+        v.check_random_state(random_state)  # validates the type; the generator is built per call
         self.random_state = random_state
         self.prior_alpha = v.check_positive(prior_alpha, "prior_alpha")
         self.prior_beta = v.check_positive(prior_beta, "prior_beta")
@@ -76,6 +81,7 @@ class ThompsonSampling:
                 or math.isnan(prior_variance) or prior_variance <= 0:
             raise ValueError(f"`prior_variance` must be > 0 (inf for a flat prior), got {prior_variance!r}")
         self.prior_variance = float(prior_variance)
+        self.alpha = v.check_alpha(alpha)
 
     def __repr__(self) -> str:
         return f"ThompsonSampling(min_share={self.min_share}, n_samples={self.n_samples})"
@@ -95,8 +101,24 @@ class ThompsonSampling:
             )
         return names
 
+    def _credible(self, family, posterior):
+        """(sd, low, high) of each arm's posterior."""
+        sd, lo, hi = [], [], []
+        for post in posterior:
+            if family == "beta":
+                a_, b_ = post["alpha"], post["beta"]
+                s = math.sqrt(a_ * b_ / ((a_ + b_) ** 2 * (a_ + b_ + 1)))
+                low, high = stats.beta.ppf([self.alpha / 2, 1 - self.alpha / 2], a_, b_)
+            else:
+                s = post["sd"]
+                z = z_critical(self.alpha)
+                low, high = post["mean"] - z * s, post["mean"] + z * s
+            sd.append(float(s)), lo.append(float(low)), hi.append(float(high))
+        return tuple(sd), tuple(lo), tuple(hi)
+
     def _finish(self, names, family, posterior, post_mean, draws, n):
         k = len(names)
+        sd, lo, hi = self._credible(family, posterior)
         best = np.bincount(np.argmax(draws, axis=1), minlength=k) / self.n_samples
         alloc = self.min_share + (1.0 - k * self.min_share) * best
         return BanditAllocation(
@@ -106,6 +128,7 @@ class ThompsonSampling:
             prob_best_std_error=tuple(float(math.sqrt(p * (1 - p) / self.n_samples)) for p in best),
             allocation=tuple(float(x) for x in alloc), min_share=self.min_share,
             n_samples=self.n_samples, n=tuple(float(x) for x in n),
+            posterior_sd=sd, credible_low=lo, credible_high=hi, alpha=self.alpha,
         )
 
     def allocate_binary(self, successes, trials, arms=None) -> BanditAllocation:
@@ -118,9 +141,9 @@ class ThompsonSampling:
         arms : sequence of str, optional
             Arm names.
         """
-        s = v.check_values(successes, "successes", nonnegative=True)
-        n = v.check_values(trials, "trials", nonnegative=True)
-        v.check_same_length(s, n, "successes", "trials")
+        s = v.check_finite(successes, "successes", nonnegative=True)
+        n = v.check_finite(trials, "trials", nonnegative=True)
+        v.check_lengths(successes=s, trials=n)
         if (s > n).any():
             i = int(np.flatnonzero(s > n)[0])
             raise ValueError(f"arm {i} has more successes ({s[i]}) than trials ({n[i]})")
@@ -147,7 +170,7 @@ class ThompsonSampling:
             arms, samples = list(samples.keys()), list(samples.values())
         samples = list(samples)
         names = self._names(arms, len(samples))
-        ys = [v.check_values(x, f"samples[{nm}]", min_size=2) for nm, x in zip(names, samples)]
+        ys = [v.check_finite(x, f"samples[{nm}]", min_size=2) for nm, x in zip(names, samples)]
         means, variances, post = [], [], []
         for y in ys:
             prec = y.size / max(sample_var(y), 1e-300)

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from receval.experiments import _validation as v
+from receval import _validation as v
 from receval.experiments._common import build_estimate, sample_var, welch_df
 from receval.experiments.ratio import check_ratio_arm, ratio_linearization
 from receval.experiments.results import CupedEstimate
@@ -31,6 +31,14 @@ def _theta(lin: list[np.ndarray], Z: list[np.ndarray]) -> np.ndarray:
         sol, *_ = np.linalg.lstsq(szz[np.ix_(keep, keep)], szl[keep], rcond=None)
         theta[keep] = sol
     return theta
+
+
+def _design(x: np.ndarray, missing: np.ndarray, indicator: bool) -> np.ndarray:
+    """The covariate (0 where missing) and, with ``indicator``, the missing indicator."""
+    cols = [np.where(missing, 0.0, x)]
+    if indicator:
+        cols.append(missing.astype(float))
+    return np.column_stack(cols)
 
 
 def _adjust(stat, lin, S, Z, S_pool, theta):
@@ -105,12 +113,6 @@ class CUPED:
         return f"CUPED(alpha={self.alpha}, missing={self.missing!r})"
 
     # ------------------------------------------------------------------ mean metrics
-    def _design(self, x: np.ndarray, miss: np.ndarray, use_ind: bool) -> np.ndarray:
-        cols = [np.where(miss, 0.0, x)]
-        if use_ind:
-            cols.append(miss.astype(float))
-        return np.column_stack(cols)
-
     def estimate_effect(
         self,
         control,
@@ -131,16 +133,16 @@ class CUPED:
         metric : str
             Label carried into the result.
         """
-        yc = v.check_values(control, "control", min_size=2)
-        yt = v.check_values(treatment, "treatment", min_size=2)
-        xc = v.check_values(control_covariate, "control_covariate", min_size=2, allow_nan=True)
-        xt = v.check_values(treatment_covariate, "treatment_covariate", min_size=2, allow_nan=True)
-        v.check_same_length(yc, xc, "control", "control_covariate")
-        v.check_same_length(yt, xt, "treatment", "treatment_covariate")
+        yc = v.check_finite(control, "control", min_size=2)
+        yt = v.check_finite(treatment, "treatment", min_size=2)
+        xc = v.check_finite(control_covariate, "control_covariate", min_size=2, allow_nan=True)
+        xt = v.check_finite(treatment_covariate, "treatment_covariate", min_size=2, allow_nan=True)
+        v.check_lengths(control=yc, control_covariate=xc)
+        v.check_lengths(treatment=yt, treatment_covariate=xt)
         mc, mt = np.isnan(xc), np.isnan(xt)
         n_missing = int(mc.sum() + mt.sum())
         use_ind = self.missing == "indicator" and n_missing > 0
-        Xc, Xt = self._design(xc, mc, use_ind), self._design(xt, mt, use_ind)
+        Xc, Xt = _design(xc, mc, use_ind), _design(xt, mt, use_ind)
         Sc, St = Xc.mean(axis=0), Xt.mean(axis=0)
         S_pool = np.vstack([Xc, Xt]).mean(axis=0)
         lc, lt = yc - yc.mean(), yt - yt.mean()
@@ -189,9 +191,9 @@ class CUPED:
             ("control", control_pre_numerator, control_pre_denominator, xc.size),
             ("treatment", treatment_pre_numerator, treatment_pre_denominator, xt.size),
         ):
-            pn = v.check_values(num, f"{arm}_pre_numerator", allow_nan=True)
-            pd_ = v.check_values(den, f"{arm}_pre_denominator", allow_nan=True, nonnegative=True)
-            v.check_same_length(pn, pd_, f"{arm}_pre_numerator", f"{arm}_pre_denominator")
+            pn = v.check_finite(num, f"{arm}_pre_numerator", allow_nan=True)
+            pd_ = v.check_finite(den, f"{arm}_pre_denominator", allow_nan=True, nonnegative=True)
+            v.check_lengths(**{f"{arm}_pre_numerator": pn, f"{arm}_pre_denominator": pd_})
             if pn.size != n:
                 raise ValueError(
                     f"`{arm}_pre_numerator` must have one value per user of the {arm} arm "
@@ -244,3 +246,52 @@ class CUPED:
             unadjusted_std_error=float(math.sqrt(raw_var)),
             n_without_pre_period=n_missing,
         )
+
+
+def _corr(x: np.ndarray, y: np.ndarray) -> float:
+    if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _within_r2(ys: list[np.ndarray], xs: list[np.ndarray]) -> float:
+    y = np.concatenate([a - a.mean() for a in ys])
+    x = np.vstack([b - b.mean(axis=0) for b in xs])
+    if y.size < 3 or np.allclose(x, 0):
+        return math.nan
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return float(1.0 - np.sum((y - x @ beta) ** 2) / np.sum(y**2))
+
+
+def pre_post_fit(metric: list[np.ndarray], covariate: list[np.ndarray],
+                 missing: list[np.ndarray]) -> tuple[float, float]:
+    r"""How much CUPED can gain: the within-arm pre/post correlation and the attainable
+    :math:`\rho^2`.
+
+    Per arm :math:`a`, ``metric[a]`` holds each user's (linearised) experiment-period value
+    :math:`y_i`, ``covariate[a]`` the pre-period value :math:`x_i` (0 where
+    ``missing[a]``: no pre-period activity). With values centred on their own arm's mean
+    (:math:`\tilde\cdot`),
+
+    - ``correlation`` :math:`= \operatorname{corr}(\tilde y, \tilde x)` over the users
+      with a pre-period (``nan`` with 2 or fewer of them in an arm);
+    - ``r_squared`` :math:`= 1 - \lVert \tilde y - \tilde X\hat\beta \rVert^2 / \lVert
+      \tilde y \rVert^2`, the least-squares fit of :math:`\tilde y` on the design
+      :math:`X = [x, 1_{missing}]` (the indicator only when some user lacks a pre-period),
+      all users pooled across arms. CUPED's variance reduction approaches it.
+
+    References
+    ----------
+    Deng, A., Xu, Y., Kohavi, R., Walker, T. (2013). Improving the Sensitivity of Online
+    Controlled Experiments by Utilizing Pre-Experiment Data. WSDM 2013 (section 3).
+    """
+    has = [~m for m in missing]
+    if has[0].sum() > 2 and has[1].sum() > 2:
+        rho = _corr(np.concatenate([y[h] - y[h].mean() for y, h in zip(metric, has)]),
+                    np.concatenate([x[h] - x[h].mean() for x, h in zip(covariate, has)]))
+    else:
+        rho = math.nan
+    any_missing = bool(missing[0].any() or missing[1].any())
+    design = [_design(x, m, bool(m.any())) if any_missing else x[:, None]
+              for x, m in zip(covariate, missing)]
+    return rho, _within_r2(metric, design)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from receval.experiments import _validation as v
+from receval import _validation as v
 from receval.experiments.results import Decision, EffectEstimate, NonInferiorityResult, SRMResult
 
 SHIP, DONT_SHIP, INCONCLUSIVE, INVALID = "ship", "dont_ship", "inconclusive", "invalid"

@@ -6,8 +6,10 @@ import math
 import numpy as np
 from scipy import stats
 
-from receval.experiments import _validation as v
-from receval.experiments._common import relative_se, sample_var, welch_df
+from receval import _validation as v
+from receval.experiments._common import (
+    order_statistic_interval, relative_se, sample_var, welch_df, z_critical,
+)
 from receval.experiments.results import NonInferiorityResult
 
 _QUANTILE_METHODS = ("order_statistic", "bootstrap")
@@ -91,8 +93,8 @@ class MeanNonInferiority(_NonInferiorityBase):
 
     def test(self, control, treatment, metric: str = "guardrail") -> NonInferiorityResult:
         """Test one guardrail on per-user values of each arm (no NaN, >= 2 users per arm)."""
-        c = v.check_values(control, "control", min_size=2)
-        t = v.check_values(treatment, "treatment", min_size=2)
+        c = v.check_finite(control, "control", min_size=2)
+        t = v.check_finite(treatment, "treatment", min_size=2)
         mc, mt = float(c.mean()), float(t.mean())
         vc, vt = sample_var(c) / c.size, sample_var(t) / t.size
         if self.relative_margin:
@@ -113,9 +115,10 @@ class QuantileNonInferiority(_NonInferiorityBase):
     :class:`MeanNonInferiority`. Its uncertainty comes from one of:
 
     * ``"order_statistic"`` (default, O(n log n)): per arm, the distribution-free
-      95% interval of the quantile is :math:`[x_{(l)}, x_{(u)}]` with
-      :math:`l, u = nq \mp 1.96\sqrt{nq(1-q)}` (binomial ranks, normal approximation), so
-      :math:`\widehat{SE}(\hat q) = (x_{(u)} - x_{(l)}) / (2 \cdot 1.96)`; the arms are
+      two-sided :math:`1-\alpha` interval of the quantile is :math:`[x_{(l)}, x_{(u)}]` with
+      :math:`l, u = nq \mp z_{1-\alpha/2}\sqrt{nq(1-q)}` (binomial ranks, normal
+      approximation), so :math:`\widehat{SE}(\hat q) = (x_{(u)} - x_{(l)}) / (2 z_{1-\alpha/2})`
+      (:func:`receval.experiments._common.order_statistic_interval`); the arms are
       independent, so :math:`SE^2 = SE_T^2 + SE_C^2` with a normal reference. This is the
       order-statistic form of the delta method for quantiles (Deng, Knoblich & Lu 2018,
       section 3.3).
@@ -168,11 +171,8 @@ class QuantileNonInferiority(_NonInferiorityBase):
                 f"alpha={self.alpha}, method={self.method!r})")
 
     def _order_stat_se(self, x: np.ndarray) -> float:
-        n, q, z = x.size, self.quantile, 1.959963984540054
-        half = z * math.sqrt(n * q * (1 - q))
-        lo = int(min(max(math.floor(n * q - half), 1), n)) - 1
-        hi = int(min(max(math.ceil(n * q + half), 1), n)) - 1
-        return float((x[hi] - x[lo]) / (2 * z))
+        lo, hi = order_statistic_interval(x, self.quantile, self.alpha)
+        return (hi - lo) / (2 * z_critical(self.alpha))
 
     def _stat(self, qc, qt):
         return qt / qc - 1.0 if self.relative_margin else qt - qc
@@ -180,8 +180,8 @@ class QuantileNonInferiority(_NonInferiorityBase):
     def test(self, control, treatment, metric: str = "p99") -> NonInferiorityResult:
         """Test the quantile guardrail on per-observation values of each arm (no NaN)."""
         min_n = max(2, math.ceil(1.0 / min(self.quantile, 1 - self.quantile)))
-        c = np.sort(v.check_values(control, "control", min_size=min_n))
-        t = np.sort(v.check_values(treatment, "treatment", min_size=min_n))
+        c = np.sort(v.check_finite(control, "control", min_size=min_n))
+        t = np.sort(v.check_finite(treatment, "treatment", min_size=min_n))
         qc, qt = float(np.quantile(c, self.quantile)), float(np.quantile(t, self.quantile))
         if self.relative_margin and qc == 0:
             raise ValueError("a relative margin needs a non-zero control quantile")

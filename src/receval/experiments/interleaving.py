@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from receval.experiments import _validation as v
+from receval import _validation as v
 from receval.experiments.results import Interleaving, InterleavingResult
 
 
@@ -185,9 +185,7 @@ class InterleavingAnalysis:
     def __init__(self, alpha: float = 0.05, n_bootstrap: int = 1000, random_state=None) -> None:
         self.alpha = v.check_alpha(alpha)
         self.n_bootstrap = v.check_int(n_bootstrap, "n_bootstrap", minimum=100)
-        if not (random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))) \
-                or isinstance(random_state, bool):
-            raise ValueError(f"`random_state` must be None, an int or a Generator, got {random_state!r}")
+        v.check_random_state(random_state)  # validates the type; the generator is built per call
         self.random_state = random_state
 
     def __repr__(self) -> str:
@@ -199,26 +197,24 @@ class InterleavingAnalysis:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, (w + 0.5 * t) / np.where(n > 0, n, 1) - 0.5, np.nan)
 
-    def analyze(self, credit_a, credit_b, user_ids=None) -> InterleavingResult:
+    def analyze(self, credit_a, credit_b, group_ids=None) -> InterleavingResult:
         """Analyse per-request credits.
 
         Parameters
         ----------
         credit_a, credit_b : array-like of float
             Clicks credited to A and B, one value per interleaved request (>= 0, no NaN).
-        user_ids : array-like, optional
-            User of each request (default: every request is its own user).
+        group_ids : array-like, optional
+            The user of each request: the unit of the bootstrap and the sign test
+            (default: every request is its own user).
         """
-        ca = v.check_values(credit_a, "credit_a", nonnegative=True)
-        cb = v.check_values(credit_b, "credit_b", nonnegative=True)
-        v.check_same_length(ca, cb, "credit_a", "credit_b")
-        if user_ids is None:
+        ca = v.check_finite(credit_a, "credit_a", nonnegative=True)
+        cb = v.check_finite(credit_b, "credit_b", nonnegative=True)
+        v.check_lengths(credit_a=ca, credit_b=cb)
+        if group_ids is None:
             inv = np.arange(ca.size)
         else:
-            u = np.asarray(user_ids)
-            if u.ndim != 1 or u.size != ca.size:
-                raise ValueError(f"`user_ids` must have one entry per request ({ca.size}), got {u.size}")
-            _, inv = np.unique(u, return_inverse=True)
+            inv, _ = v.group_codes(group_ids, n=ca.size, sort=True)
         n_users = int(inv.max()) + 1
         win, loss = ca > cb, ca < cb
         tie = (ca == cb) & (ca + cb > 0)

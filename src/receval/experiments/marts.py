@@ -3,206 +3,44 @@
 Each function here is the *one package call* of a thin dbt Python model
 (``python_models/experiments/``): it takes the warehouse's per-user / per-request tables
 (already filtered and aggregated in SQL) as Arrow tables, runs the estimators of this
-package and returns one Arrow table per mart, one row per grain, with every number's
-standard error or interval and its sample size. No dbt imports.
+package over the registry's experiments, variants and metrics, and returns one Arrow table
+per mart, one row per grain, with every number's standard error or interval and its
+sample size. The statistics live in the estimator modules; this module only selects the
+cells, calls them and lays out the rows. No dbt imports.
 
-The metric names used in the registry seed (``experiment_registry``) map to columns of
-``fct_experiment_user_metrics`` through :data:`METRICS`.
+Which registry name measures what: :mod:`receval.experiments.registry`; the analysis of one
+metric (raw, CUPED, mSPRT): :mod:`receval.experiments.analysis`.
 """
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from receval.experiments.analysis import analyze_metric
 from receval.experiments.bandit import ThompsonSampling
-from receval.experiments.cuped import CUPED
 from receval.experiments.decision import DecisionRule
 from receval.experiments.guardrails import MeanNonInferiority, QuantileNonInferiority
 from receval.experiments.interleaving import InterleavingAnalysis
-from receval.experiments.means import DifferenceInMeans
 from receval.experiments.multiple import BenjaminiHochberg
-from receval.experiments.ratio import RatioMetric, ratio_linearization
+from receval.experiments.registry import GUARDRAILS, METRICS, read_registry
 from receval.experiments.results import EffectEstimate, NonInferiorityResult, SRMResult
-from receval.experiments.sequential import MixtureSPRT
-from receval.experiments.srm import SampleRatioMismatch
+from receval.experiments.shadow import ShadowComparison
+from receval.experiments.srm import SampleRatioMismatch, observed_share_intervals
 from receval.warehouse import require_finite
 
-_Z975 = 1.959963984540054
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A registry metric: per-user column(s) of fct_experiment_user_metrics."""
-
-    kind: str                 # "mean" or "ratio"
-    column: str               # mean: the value; ratio: the numerator
-    pre_column: str           # the pre-period covariate (ratio: pre numerator)
-    denominator: str | None = None
-    pre_denominator: str | None = None
-
-
-METRICS: dict[str, MetricSpec] = {
-    "ctr": MetricSpec("ratio", "clicks", "pre_clicks", "impressions", "pre_impressions"),
-    "clicks_per_user": MetricSpec("mean", "clicks", "pre_clicks"),
-    "conversion_rate": MetricSpec("mean", "converted", "pre_converted"),
-    "purchases_per_user": MetricSpec("mean", "purchases", "pre_purchases"),
-    "revenue_per_user": MetricSpec("mean", "revenue", "pre_revenue"),
-    "impressions_per_user": MetricSpec("mean", "impressions", "pre_impressions"),
-    "sessions_per_user": MetricSpec("mean", "sessions", "pre_sessions"),
-}
-
-# Guardrails: per-user mean of a request-log rate, or a quantile of per-request values.
-GUARDRAILS: dict[str, tuple[str, str, float | None]] = {
-    "p99_latency_ms": ("quantile", "latency_ms", 0.99),
-    "p50_latency_ms": ("quantile", "latency_ms", 0.50),
-    "error_rate": ("mean", "error_rate", None),
-    "fallback_rate": ("mean", "fallback_rate", None),
-}
-
-
-# ----------------------------------------------------------------------------- helpers
-def _rows(table: pa.Table) -> list[dict]:
-    return table.to_pylist()
+__all__ = ["bandit_allocations", "experiment_results", "experiment_scorecard", "guardrail_checks",
+           "interleaving_results", "shadow_comparison", "srm_checks"]
 
 
 def _col(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy(zero_copy_only=False)
 
 
-def _registry(registry: pa.Table):
-    """(variants, metrics, guardrails) per experiment from the registry seed."""
-    variants: dict[str, list[dict]] = {}
-    metrics: dict[str, list[dict]] = {}
-    guardrails: dict[str, list[dict]] = {}
-    for r in sorted(_rows(registry), key=lambda r: (r["experiment_id"], r["entry"], r["name"])):
-        target = {"variant": variants, "metric": metrics, "guardrail": guardrails}[r["entry"]]
-        target.setdefault(r["experiment_id"], []).append(r)
-    for exp, vs in variants.items():
-        controls = [v["name"] for v in vs if v["is_control"]]
-        if len(controls) != 1:
-            raise ValueError(f"experiment {exp!r} must have exactly one control variant, got {controls}")
-    for exp, ms in metrics.items():
-        primaries = [m["name"] for m in ms if m["role"] == "primary"]
-        if len(primaries) != 1:
-            raise ValueError(f"experiment {exp!r} must have exactly one primary metric, got {primaries}")
-        unknown = [m["name"] for m in ms if m["name"] not in METRICS]
-        if unknown:
-            raise ValueError(f"experiment {exp!r}: unknown metrics {unknown}; known: {sorted(METRICS)}")
-    for exp, gs in guardrails.items():
-        unknown = [g["name"] for g in gs if g["name"] not in GUARDRAILS]
-        if unknown:
-            raise ValueError(f"experiment {exp!r}: unknown guardrails {unknown}; known: {sorted(GUARDRAILS)}")
-    return variants, metrics, guardrails
-
-
-def _control(variants: list[dict]) -> str:
-    return next(v["name"] for v in variants if v["is_control"])
-
-
 def _split(users: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[mask] for k, v in users.items()}
 
 
-def _corr(x: np.ndarray, y: np.ndarray) -> float:
-    if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
-        return math.nan
-    return float(np.corrcoef(x, y)[0, 1])
-
-
-def _within_r2(ys: list[np.ndarray], xs: list[np.ndarray]) -> float:
-    """R^2 of y on the design x, both centred within each arm (pooled): CUPED's rho^2."""
-    y = np.concatenate([a - a.mean() for a in ys])
-    x = np.vstack([b - b.mean(axis=0) for b in xs])
-    if y.size < 3 or np.allclose(x, 0):
-        return math.nan
-    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
-    return float(1.0 - np.sum((y - x @ beta) ** 2) / np.sum(y**2))
-
-
-def _design(x: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    cols = [np.where(missing, 0.0, x)]
-    if missing.any():
-        cols.append(missing.astype(float))
-    return np.column_stack(cols)
-
-
 # ------------------------------------------------------------------- experiment results
-def _estimate(spec: MetricSpec, name: str, c: dict, t: dict, alpha: float):
-    """Raw and CUPED estimates, the pre/post correlation and the attainable rho^2."""
-    if spec.kind == "ratio":
-        raw = RatioMetric(alpha).estimate_effect(
-            c[spec.column], c[spec.denominator], t[spec.column], t[spec.denominator], metric=name)
-        cuped = CUPED(alpha).estimate_ratio_effect(
-            c[spec.column], c[spec.denominator], t[spec.column], t[spec.denominator],
-            c[spec.pre_column], c[spec.pre_denominator], t[spec.pre_column], t[spec.pre_denominator],
-            metric=name)
-        lin, pre_lin, miss = [], [], []
-        for arm in (c, t):
-            _, li = ratio_linearization(arm[spec.column], arm[spec.denominator])
-            m = arm[spec.pre_denominator] <= 0
-            pn, pd_ = np.where(m, 0.0, arm[spec.pre_column]), np.where(m, 0.0, arm[spec.pre_denominator])
-            _, pl = ratio_linearization(pn, pd_)
-            lin.append(li), pre_lin.append(pl), miss.append(m)
-    else:
-        raw = DifferenceInMeans(alpha).estimate_effect(c[spec.column], t[spec.column], metric=name)
-        cov_c = np.where(c["has_pre_period"], c[spec.pre_column], np.nan)
-        cov_t = np.where(t["has_pre_period"], t[spec.pre_column], np.nan)
-        cuped = CUPED(alpha).estimate_effect(c[spec.column], t[spec.column], cov_c, cov_t, metric=name)
-        lin = [c[spec.column].astype(float), t[spec.column].astype(float)]
-        miss = [~c["has_pre_period"], ~t["has_pre_period"]]
-        pre_lin = [np.where(m, 0.0, a[spec.pre_column]) for m, a in zip(miss, (c, t))]
-    has = [~m for m in miss]
-    rho = _corr(np.concatenate([lin[0][has[0]] - lin[0][has[0]].mean(), lin[1][has[1]] - lin[1][has[1]].mean()]),
-                np.concatenate([pre_lin[0][has[0]] - pre_lin[0][has[0]].mean(),
-                                pre_lin[1][has[1]] - pre_lin[1][has[1]].mean()])) \
-        if has[0].sum() > 2 and has[1].sum() > 2 else math.nan
-    any_missing = bool(miss[0].any() or miss[1].any())
-    r2 = _within_r2(lin, [_design(p, m) if any_missing else p[:, None] for p, m in zip(pre_lin, miss)])
-    return raw, cuped, rho, r2
-
-
-def _msprt(spec: MetricSpec, name: str, c: dict, t: dict, alpha: float, relative_effect: float):
-    """mSPRT with daily looks: cumulative users by first-exposure day, each at its full window.
-
-    The mixing sd is ``relative_effect`` x the metric's pre-period value pooled over both
-    arms (known before the experiment starts), so it is fixed in advance.
-    """
-    days = np.unique(np.concatenate([c["first_exposure_day"], t["first_exposure_day"]]))
-    if spec.kind == "ratio":
-        den = c[spec.pre_denominator].sum() + t[spec.pre_denominator].sum()
-        pre_value = (c[spec.pre_column].sum() + t[spec.pre_column].sum()) / den if den > 0 else math.nan
-    else:
-        pre = np.concatenate([c[spec.pre_column][c["has_pre_period"]], t[spec.pre_column][t["has_pre_period"]]])
-        pre_value = float(pre.mean()) if pre.size else math.nan
-    if not np.isfinite(pre_value) or pre_value == 0:
-        # No usable pre-period: fall back to the pooled control-arm value of the first look.
-        pre_value = float(np.mean(c[spec.column])) or 1.0
-    tau2 = (relative_effect * abs(pre_value)) ** 2
-    effects, ses, ncs, nts = [], [], [], []
-    for d in days:
-        mc, mt = c["first_exposure_day"] <= d, t["first_exposure_day"] <= d
-        if mc.sum() < 2 or mt.sum() < 2:
-            continue
-        cc, tt = _split(c, mc), _split(t, mt)
-        try:
-            if spec.kind == "ratio":
-                e = RatioMetric(alpha).estimate_effect(
-                    cc[spec.column], cc[spec.denominator], tt[spec.column], tt[spec.denominator])
-            else:
-                e = DifferenceInMeans(alpha).estimate_effect(cc[spec.column], tt[spec.column])
-        except ValueError:
-            continue
-        if not (e.std_error > 0):
-            continue
-        effects.append(e.effect), ses.append(e.std_error), ncs.append(e.n_control), nts.append(e.n_treatment)
-    if not effects:
-        return None, tau2
-    return MixtureSPRT(mixing_variance=tau2, alpha=alpha).test_summary(effects, ses, ncs, nts), tau2
-
-
 def experiment_results(user_metrics: pa.Table, registry: pa.Table,
                        msprt_relative_effect: float = 0.05) -> pa.Table:
     """``fct_experiment_results``: one row per experiment x treatment variant x metric.
@@ -222,7 +60,8 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
         mSPRT mixing sd as a fraction of the metric's pre-period value.
     """
     require_finite(user_metrics, "fct_experiment_user_metrics")
-    variants, metrics, _ = _registry(registry)
+    reg = read_registry(registry)
+    variants, metrics = reg.variants, reg.metrics
     exp_col = _col(user_metrics, "experiment_id").astype(object)
     var_col = _col(user_metrics, "variant").astype(object)
     needed = {"has_pre_period", "first_exposure_date"}
@@ -236,7 +75,7 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
             cols[k] = cols[k].astype(float)
     out = []
     for exp in sorted(metrics):
-        control = _control(variants.get(exp, []))
+        control = reg.control(exp)
         c = _split(cols, (exp_col == exp) & (var_col == control))
         for vrow in variants[exp]:
             if vrow["is_control"]:
@@ -247,8 +86,8 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
                 spec, alpha = METRICS[m["name"]], float(m["alpha"])
                 if len(c["has_pre_period"]) < 2 or len(t["has_pre_period"]) < 2:
                     continue
-                raw, cuped, rho, r2 = _estimate(spec, m["name"], c, t, alpha)
-                seq, tau2 = _msprt(spec, m["name"], c, t, alpha, msprt_relative_effect)
+                a = analyze_metric(spec, m["name"], c, t, alpha, msprt_relative_effect)
+                raw, cuped, seq = a.raw, a.cuped, a.sequential
                 rows.append(dict(
                     experiment_id=exp, variant=vrow["name"], control_variant=control,
                     metric=m["name"], metric_type=spec.kind, role=m["role"],
@@ -269,9 +108,9 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
                     cuped_theta=float(cuped.theta[0]),
                     cuped_theta_no_pre_period=float(cuped.theta[1]) if len(cuped.theta) > 1 else None,
                     variance_reduction=cuped.variance_reduction,
-                    pre_post_correlation=rho, pre_post_r_squared=r2,
+                    pre_post_correlation=a.pre_post_correlation, pre_post_r_squared=a.pre_post_r_squared,
                     n_without_pre_period=cuped.n_without_pre_period,
-                    msprt_mixing_variance=tau2,
+                    msprt_mixing_variance=a.mixing_variance,
                     msprt_p_value=None if seq is None else seq.final_p_value,
                     msprt_cs_low=None if seq is None else seq.cs_low[-1],
                     msprt_cs_high=None if seq is None else seq.cs_high[-1],
@@ -314,14 +153,16 @@ _RESULTS_SCHEMA = pa.schema([
 
 
 # ------------------------------------------------------------------------------- SRM
-def srm_checks(exposures: pa.Table, registry: pa.Table, threshold: float = 0.001) -> pa.Table:
+def srm_checks(exposures: pa.Table, registry: pa.Table, threshold: float = 0.001,
+               alpha: float = 0.05) -> pa.Table:
     """``fct_srm_checks``: one row per experiment x variant (the experiment's chi-square
     test repeated on each of its variant rows), with the observed and expected included
-    users, the excluded users (exposed to several variants) and the test.
+    users, the excluded users (exposed to several variants) and the test; each variant's
+    observed share carries its Wald ``1 - alpha`` interval.
 
     ``exposures`` is ``fct_experiment_exposures`` (one row per user x experiment).
     """
-    variants, _, _ = _registry(registry)
+    variants = read_registry(registry).variants
     exp_col = _col(exposures, "experiment_id").astype(object)
     var_col = _col(exposures, "variant").astype(object)
     excluded = _col(exposures, "is_excluded").astype(bool)
@@ -337,16 +178,14 @@ def srm_checks(exposures: pa.Table, registry: pa.Table, threshold: float = 0.001
         if sum(observed) == 0:
             continue
         res = SampleRatioMismatch(threshold).test(observed, shares, variants=names)
-        n = res.n
+        share, se, lo, hi = observed_share_intervals(observed, alpha)
         for i, name in enumerate(names):
-            p_hat = observed[i] / n
-            se = math.sqrt(p_hat * (1 - p_hat) / n)
             out.append(dict(
                 experiment_id=exp, variant=name, observed_users=observed[i],
                 expected_users=float(res.expected[i]), expected_share=float(res.expected_share[i]),
-                observed_share=p_hat, observed_share_std_error=se,
-                observed_share_ci_low=p_hat - _Z975 * se, observed_share_ci_high=p_hat + _Z975 * se,
-                n_users=n, n_excluded_multiple_variants=n_multi, n_excluded_unregistered_variant=n_unreg,
+                observed_share=float(share[i]), observed_share_std_error=float(se[i]),
+                observed_share_ci_low=float(lo[i]), observed_share_ci_high=float(hi[i]), alpha=alpha,
+                n_users=res.n, n_excluded_multiple_variants=n_multi, n_excluded_unregistered_variant=n_unreg,
                 chi_square=float(res.statistic), df=int(res.df), p_value=float(res.p_value),
                 threshold=float(res.threshold), srm_detected=bool(res.srm_detected),
             ))
@@ -354,7 +193,7 @@ def srm_checks(exposures: pa.Table, registry: pa.Table, threshold: float = 0.001
         ("experiment_id", pa.string()), ("variant", pa.string()), ("observed_users", pa.int64()),
         ("expected_users", pa.float64()), ("expected_share", pa.float64()), ("observed_share", pa.float64()),
         ("observed_share_std_error", pa.float64()), ("observed_share_ci_low", pa.float64()),
-        ("observed_share_ci_high", pa.float64()), ("n_users", pa.int64()),
+        ("observed_share_ci_high", pa.float64()), ("alpha", pa.float64()), ("n_users", pa.int64()),
         ("n_excluded_multiple_variants", pa.int64()), ("n_excluded_unregistered_variant", pa.int64()),
         ("chi_square", pa.float64()), ("df", pa.int64()), ("p_value", pa.float64()),
         ("threshold", pa.float64()), ("srm_detected", pa.bool_()),
@@ -371,14 +210,15 @@ def guardrail_checks(user_metrics: pa.Table, requests: pa.Table, registry: pa.Ta
     least one request), the user being the randomisation unit. Non-inferiority with the
     registry's margin and one-sided alpha.
     """
-    variants, _, guardrails = _registry(registry)
+    reg = read_registry(registry)
+    variants, guardrails = reg.variants, reg.guardrails
     u_exp = _col(user_metrics, "experiment_id").astype(object)
     u_var = _col(user_metrics, "variant").astype(object)
     r_exp = _col(requests, "experiment_id").astype(object)
     r_var = _col(requests, "variant").astype(object)
     out = []
     for exp in sorted(guardrails):
-        control = _control(variants[exp])
+        control = reg.control(exp)
         for vrow in variants[exp]:
             if vrow["is_control"]:
                 continue
@@ -440,8 +280,8 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
     used. With several treatment variants the experiment reports the first invalid one,
     else the one with the smallest primary p-value.
     """
-    variants, metrics, _ = _registry(registry)
-    res_rows, srm_rows, g_rows = _rows(results), _rows(srm), _rows(guardrails)
+    metrics = read_registry(registry).metrics
+    res_rows, srm_rows, g_rows = results.to_pylist(), srm.to_pylist(), guardrails.to_pylist()
     out = []
     for exp in sorted(metrics):
         primary = next(m for m in metrics[exp] if m["role"] == "primary")
@@ -525,7 +365,7 @@ def interleaving_results(requests: pa.Table, team_a_model: str, team_b_model: st
         if a.size == 0:
             continue
         res = InterleavingAnalysis(alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state) \
-            .analyze(a, b, user_ids=users)
+            .analyze(a, b, group_ids=users)
         # an outcome no request has (no purchases landed): undefined figures are null, not NaN
         figures = {k: None if isinstance(x, float) and np.isnan(x) else x for k, x in res.to_dict().items()}
         out.append(dict(team_a_model=team_a_model, team_b_model=team_b_model, outcome=outcome,
@@ -544,15 +384,16 @@ def interleaving_results(requests: pa.Table, team_a_model: str, team_b_model: st
 
 # ---------------------------------------------------------------------------- bandits
 def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: float = 0.05,
-                       n_samples: int = 20000, random_state=6) -> pa.Table:
+                       n_samples: int = 20000, random_state=6, alpha: float = 0.05) -> pa.Table:
     """``fct_bandit_allocations``: one row per experiment x reward x variant (arm).
 
     Thompson sampling over each experiment's variants: Beta-Bernoulli for ``click``
     (clicked impressions / impressions) and ``purchase`` (users with a purchase / users),
     Normal for ``revenue`` (per-user revenue). Posterior, P(best) with its Monte Carlo SE,
-    and the recommended allocation (each arm at least ``min_share``).
+    and the recommended allocation (each arm at least ``min_share``); the credible
+    intervals have posterior probability ``1 - alpha``.
     """
-    variants, _, _ = _registry(registry)
+    variants = read_registry(registry).variants
     exp_col = _col(user_metrics, "experiment_id").astype(object)
     var_col = _col(user_metrics, "variant").astype(object)
     clicks, imps = _col(user_metrics, "clicks").astype(float), _col(user_metrics, "impressions").astype(float)
@@ -563,7 +404,8 @@ def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: fl
         masks = [(exp_col == exp) & (var_col == n) for n in names]
         if any(m.sum() < 2 for m in masks):
             continue
-        ts = ThompsonSampling(min_share=min_share, n_samples=n_samples, random_state=random_state)
+        ts = ThompsonSampling(min_share=min_share, n_samples=n_samples, random_state=random_state,
+                              alpha=alpha)
         allocs = {
             "click": (ts.allocate_binary([clicks[m].sum() for m in masks], [imps[m].sum() for m in masks],
                                          arms=names), "impression"),
@@ -574,21 +416,12 @@ def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: fl
         for reward, (al, unit) in allocs.items():
             for i, name in enumerate(al.arms):
                 post = al.posterior[i]
-                if al.family == "beta":
-                    a_, b_ = post["alpha"], post["beta"]
-                    sd = math.sqrt(a_ * b_ / ((a_ + b_) ** 2 * (a_ + b_ + 1)))
-                    from scipy import stats  # local: only this family needs it
-                    lo, hi = stats.beta.ppf([0.025, 0.975], a_, b_)
-                    p1, p2 = a_, b_
-                else:
-                    sd = post["sd"]
-                    lo, hi = post["mean"] - _Z975 * sd, post["mean"] + _Z975 * sd
-                    p1, p2 = post["mean"], sd
+                p1, p2 = (post["alpha"], post["beta"]) if al.family == "beta" else (post["mean"], post["sd"])
                 out.append(dict(
                     experiment_id=exp, reward=reward, variant=name, family=al.family, unit=unit,
                     n=al.n[i], posterior_param_1=float(p1), posterior_param_2=float(p2),
-                    posterior_mean=al.posterior_mean[i], posterior_sd=float(sd),
-                    credible_low=float(lo), credible_high=float(hi),
+                    posterior_mean=al.posterior_mean[i], posterior_sd=al.posterior_sd[i],
+                    credible_low=al.credible_low[i], credible_high=al.credible_high[i], alpha=al.alpha,
                     prob_best=al.prob_best[i], prob_best_std_error=al.prob_best_std_error[i],
                     allocation=al.allocation[i], min_share=al.min_share, n_samples=al.n_samples,
                 ))
@@ -597,110 +430,35 @@ def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: fl
         ("family", pa.string()), ("unit", pa.string()), ("n", pa.float64()),
         ("posterior_param_1", pa.float64()), ("posterior_param_2", pa.float64()),
         ("posterior_mean", pa.float64()), ("posterior_sd", pa.float64()),
-        ("credible_low", pa.float64()), ("credible_high", pa.float64()),
+        ("credible_low", pa.float64()), ("credible_high", pa.float64()), ("alpha", pa.float64()),
         ("prob_best", pa.float64()), ("prob_best_std_error", pa.float64()),
         ("allocation", pa.float64()), ("min_share", pa.float64()), ("n_samples", pa.int64()),
     ]))
 
 
 # --------------------------------------------------------------------------- shadow
-def _quantile_ci(x: np.ndarray, q: float) -> tuple[float, float, float]:
-    """Quantile with its distribution-free order-statistic 95% interval."""
-    x = np.sort(x)
-    n = x.size
-    half = _Z975 * math.sqrt(n * q * (1 - q))
-    lo = int(min(max(math.floor(n * q - half), 1), n)) - 1
-    hi = int(min(max(math.ceil(n * q + half), 1), n)) - 1
-    return float(np.quantile(x, q)), float(x[lo]), float(x[hi])
-
-
-def _mean_se(x: np.ndarray) -> tuple[float, float]:
-    return float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-
-
-def shadow_comparison(pairs: pa.Table, top_k: int = 5) -> pa.Table:
+def shadow_comparison(pairs: pa.Table, top_k: int = 5, alpha: float = 0.05) -> pa.Table:
     """``fct_shadow_comparison``: one row per challenger x production model x statistic.
 
-    From ``int_experiments__shadow_pairs`` (one row per request x item both models scored):
-
-    - ``score_correlation``: Pearson correlation of the two scores over items (Fisher-z
-      interval; n = items);
-    - ``top_k_rank_correlation``: per request, Spearman correlation of the two models'
-      scores over production's top ``top_k`` items, averaged over requests (SE over
-      requests);
-    - ``overlap_at_k``: per request, |top-K by production ∩ top-K by challenger| / K among
-      the scored items, averaged over requests;
-    - ``mean_predicted_ctr``: mean score of each model and their difference (SE of the
-      per-request paired difference);
-    - ``calibration_gap``: mean score minus observed click rate, per model (SE over
-      requests), and their difference;
-    - ``latency_p50_ms`` / ``latency_p99_ms``: production's request latency and the
-      challenger's shadow latency on the same requests, with order-statistic intervals.
-
-    Value columns: ``production_value``, ``challenger_value``, ``difference`` (challenger
-    minus production, or the statistic itself for the paired statistics), ``std_error``,
-    ``ci_low`` / ``ci_high`` (of ``difference``), ``n`` and ``unit``.
+    From ``int_experiments__shadow_pairs`` (one row per request x item both models
+    scored), the statistics of :class:`receval.experiments.ShadowComparison` (score and
+    top-K rank correlations, overlap@K, mean predicted CTR, calibration gap, P50 / P99
+    latency) with ``1 - alpha`` intervals. Value columns: ``production_value``,
+    ``challenger_value``, ``difference`` (challenger minus production, or the statistic
+    itself for the paired statistics), ``std_error``, ``ci_low`` / ``ci_high`` (of
+    ``difference``), ``n`` and ``unit``.
     """
-    import pandas as pd
-
     df = pairs.to_pandas()
+    comparison = ShadowComparison(top_k=top_k, alpha=alpha)
     out = []
     for (chal, prod), g in df.groupby(["challenger_model_id", "production_model_id"], sort=True):
-        g = g.sort_values(["request_id", "production_score"], ascending=[True, False])
-        ps, cs = g["production_score"].to_numpy(float), g["challenger_score"].to_numpy(float)
-        clicked = g["is_clicked"].to_numpy(float)
-        req = g["request_id"].to_numpy()
-
-        def row(stat, pv, cv, diff, se, n, unit, lo=None, hi=None):
-            out.append(dict(challenger_model_id=chal, production_model_id=prod, statistic=stat,
-                            production_value=pv, challenger_value=cv, difference=diff, std_error=se,
-                            ci_low=diff - _Z975 * se if lo is None else lo,
-                            ci_high=diff + _Z975 * se if hi is None else hi, n=int(n), unit=unit,
-                            top_k=top_k))
-
-        r = _corr(ps, cs)
-        n = ps.size
-        z, zse = math.atanh(r), 1 / math.sqrt(max(n - 3, 1))
-        row("score_correlation", None, None, r, (1 - r * r) / math.sqrt(max(n - 3, 1)), n, "item",
-            math.tanh(z - _Z975 * zse), math.tanh(z + _Z975 * zse))
-
-        g = g.assign(prod_rank=g.groupby("request_id")["production_score"].rank(ascending=False, method="first"),
-                     chal_rank=g.groupby("request_id")["challenger_score"].rank(ascending=False, method="first"))
-        top = g[g["prod_rank"] <= top_k]
-        sizes = top.groupby("request_id")["production_score"].transform("size")
-        top = top[sizes >= 3]
-        if len(top):
-            sp = top.groupby("request_id")[["production_score", "challenger_score"]].corr(method="spearman")
-            rho = sp.xs("production_score", level=1)["challenger_score"].to_numpy(float)
-            rho = rho[~np.isnan(rho)]
-            if rho.size > 1:
-                m, se = _mean_se(rho)
-                row("top_k_rank_correlation", None, None, m, se, rho.size, "request")
-        both = g.assign(in_p=g["prod_rank"] <= top_k, in_c=g["chal_rank"] <= top_k)
-        n_items = both.groupby("request_id")["in_p"].size()
-        inter = (both["in_p"] & both["in_c"]).groupby(both["request_id"]).sum()
-        overlap = (inter / n_items.clip(upper=top_k)).to_numpy(float)
-        m, se = _mean_se(overlap)
-        row("overlap_at_k", None, None, m, se, overlap.size, "request")
-
-        per = pd.DataFrame({"request_id": req, "p": ps, "c": cs, "y": clicked}).groupby("request_id").mean()
-        pm, pse = _mean_se(per["p"].to_numpy())
-        cm, cse = _mean_se(per["c"].to_numpy())
-        dm, dse = _mean_se((per["c"] - per["p"]).to_numpy())
-        row("mean_predicted_ctr", pm, cm, dm, dse, per.shape[0], "request")
-        gp, gpse = _mean_se((per["p"] - per["y"]).to_numpy())
-        gc, gcse = _mean_se((per["c"] - per["y"]).to_numpy())
-        # Paired: (c - y) - (p - y) = c - p, so the difference has the SE of c - p.
-        row("calibration_gap", gp, gc, gc - gp, dse, per.shape[0], "request")
-        lat = g.groupby("request_id")[["production_latency_ms", "challenger_latency_ms"]].first()
-        for q, name in ((0.5, "latency_p50_ms"), (0.99, "latency_p99_ms")):
-            pv, plo, phi = _quantile_ci(lat["production_latency_ms"].to_numpy(float), q)
-            cv, clo, chi = _quantile_ci(lat["challenger_latency_ms"].to_numpy(float), q)
-            se = math.hypot((phi - plo) / (2 * _Z975), (chi - clo) / (2 * _Z975))
-            row(name, pv, cv, cv - pv, se, lat.shape[0], "request")
+        stats = comparison.compare(g["request_id"], g["production_score"], g["challenger_score"],
+                                   g["is_clicked"], g["production_latency_ms"], g["challenger_latency_ms"])
+        out += [dict(challenger_model_id=chal, production_model_id=prod, **st.to_dict(), top_k=top_k)
+                for st in stats]
     return pa.Table.from_pylist(out, schema=pa.schema([
         ("challenger_model_id", pa.string()), ("production_model_id", pa.string()), ("statistic", pa.string()),
         ("production_value", pa.float64()), ("challenger_value", pa.float64()), ("difference", pa.float64()),
         ("std_error", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()),
-        ("n", pa.int64()), ("unit", pa.string()), ("top_k", pa.int64()),
+        ("n", pa.int64()), ("unit", pa.string()), ("top_k", pa.int64()), ("alpha", pa.float64()),
     ]))

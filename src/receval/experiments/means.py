@@ -1,7 +1,7 @@
 """Difference in means and relative lift with Welch (unequal-variance) intervals."""
 from __future__ import annotations
 
-from receval.experiments import _validation as v
+from receval import _validation as v
 from receval.experiments._common import build_estimate, sample_var, welch_df
 from receval.experiments.results import EffectEstimate
 
@@ -61,8 +61,8 @@ class DifferenceInMeans:
         -------
         EffectEstimate
         """
-        c = v.check_values(control, "control", min_size=2)
-        t = v.check_values(treatment, "treatment", min_size=2)
+        c = v.check_finite(control, "control", min_size=2)
+        t = v.check_finite(treatment, "treatment", min_size=2)
         nc, nt = c.size, t.size
         vc, vt = sample_var(c) / nc, sample_var(t) / nt
         return build_estimate(

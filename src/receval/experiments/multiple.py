@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from receval.experiments import _validation as v
+from receval import _validation as v
 from receval.experiments.results import MultipleTestingResult
 
 
@@ -48,7 +48,7 @@ class BenjaminiHochberg:
         labels : sequence of str, optional
             Names of the tests (metrics or experiments), carried into the result.
         """
-        p = v.check_values(p_values, "p_values")
+        p = v.check_finite(p_values, "p_values")
         if ((p < 0) | (p > 1)).any():
             bad = np.flatnonzero((p < 0) | (p > 1))
             raise ValueError(

@@ -5,16 +5,16 @@ import math
 
 import numpy as np
 
-from receval.experiments import _validation as v
+from receval import _validation as v
 from receval.experiments._common import build_estimate
 from receval.experiments.results import EffectEstimate
 
 
 def check_ratio_arm(numerator, denominator, arm: str) -> tuple[np.ndarray, np.ndarray]:
     """Validated per-user numerator and denominator arrays of one arm."""
-    x = v.check_values(numerator, f"{arm}_numerator", min_size=2)
-    y = v.check_values(denominator, f"{arm}_denominator", min_size=2, nonnegative=True)
-    v.check_same_length(x, y, f"{arm}_numerator", f"{arm}_denominator")
+    x = v.check_finite(numerator, f"{arm}_numerator", min_size=2)
+    y = v.check_finite(denominator, f"{arm}_denominator", min_size=2, nonnegative=True)
+    v.check_lengths(**{f"{arm}_numerator": x, f"{arm}_denominator": y})
     if y.sum() <= 0:
         raise ValueError(
             f"`{arm}_denominator` sums to 0: the ratio is undefined (no user in the "

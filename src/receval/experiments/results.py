@@ -275,8 +275,10 @@ class BanditAllocation(_AsDict):
     """Thompson-sampling allocation over arms.
 
     ``posterior`` holds one ``{parameter: value}`` mapping per arm (``alpha``/``beta`` for
-    Beta posteriors, ``mean``/``sd`` for Normal ones). ``prob_best_std_error`` is the Monte
-    Carlo standard error ``sqrt(p (1 - p) / n_samples)``.
+    Beta posteriors, ``mean``/``sd`` for Normal ones), with its standard deviation
+    ``posterior_sd`` and the equal-tailed ``1 - alpha`` credible interval
+    ``[credible_low, credible_high]``. ``prob_best_std_error`` is the Monte Carlo standard
+    error ``sqrt(p (1 - p) / n_samples)``.
     """
 
     arms: tuple[str, ...]
@@ -289,3 +291,29 @@ class BanditAllocation(_AsDict):
     min_share: float
     n_samples: int
     n: tuple[float, ...]
+    posterior_sd: tuple[float, ...] = ()
+    credible_low: tuple[float, ...] = ()
+    credible_high: tuple[float, ...] = ()
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
+class ShadowStatistic(_AsDict):
+    """One statistic of a shadow comparison (:class:`receval.experiments.ShadowComparison`).
+
+    ``difference`` is challenger minus production, or the statistic itself for the paired
+    statistics (correlations, overlap), where ``production_value`` / ``challenger_value``
+    are ``None``; ``[ci_low, ci_high]`` is its two-sided ``1 - alpha`` interval; ``n``
+    counts the ``unit`` (``"item"`` or ``"request"``) behind it.
+    """
+
+    statistic: str
+    production_value: float | None
+    challenger_value: float | None
+    difference: float
+    std_error: float
+    ci_low: float
+    ci_high: float
+    n: int
+    unit: str
+    alpha: float

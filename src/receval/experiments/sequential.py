@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from receval.experiments import _validation as v
+from receval import _validation as v
 from receval.experiments.results import SequentialResult
 
 
@@ -80,12 +80,11 @@ class MixtureSPRT:
         n_control, n_treatment : array-like of int
             Cumulative users per arm at each look (non-decreasing).
         """
-        d = v.check_values(effect, "effect")
-        se = v.check_values(std_error, "std_error", nonnegative=True)
-        nc = v.check_values(n_control, "n_control", nonnegative=True)
-        nt = v.check_values(n_treatment, "n_treatment", nonnegative=True)
-        for arr, name in ((se, "std_error"), (nc, "n_control"), (nt, "n_treatment")):
-            v.check_same_length(d, arr, "effect", name)
+        d = v.check_finite(effect, "effect")
+        se = v.check_finite(std_error, "std_error", nonnegative=True)
+        nc = v.check_finite(n_control, "n_control", nonnegative=True)
+        nt = v.check_finite(n_treatment, "n_treatment", nonnegative=True)
+        v.check_lengths(effect=d, std_error=se, n_control=nc, n_treatment=nt)
         if (se == 0).any():
             raise ValueError("`std_error` must be > 0 at every look")
         if (np.diff(nc) < 0).any() or (np.diff(nt) < 0).any():
@@ -126,8 +125,8 @@ class MixtureSPRT:
             ``(n_control, n_treatment)`` per look (e.g. users by the end of each day);
             each look needs >= 2 users per arm.
         """
-        c = v.check_values(control, "control", min_size=2)
-        t = v.check_values(treatment, "treatment", min_size=2)
+        c = v.check_finite(control, "control", min_size=2)
+        t = v.check_finite(treatment, "treatment", min_size=2)
         if looks is None:
             looks = 1
         if isinstance(looks, (int, np.integer)) and not isinstance(looks, bool):

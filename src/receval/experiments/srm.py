@@ -1,12 +1,14 @@
 """Sample-ratio-mismatch (SRM) check against the registry's expected split."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
 from scipy import stats
 
-from receval.experiments import _validation as v
+from receval import _validation as v
+from receval.experiments._common import critical
 from receval.experiments.results import SRMResult
 
 
@@ -110,3 +112,34 @@ class SampleRatioMismatch:
 def sample_ratio_mismatch(observed, expected_share, threshold: float = 0.001, variants=None) -> SRMResult:
     """Functional shortcut for ``SampleRatioMismatch(threshold).test(...)``."""
     return SampleRatioMismatch(threshold).test(observed, expected_share, variants)
+
+
+def observed_share_intervals(observed, alpha: float = 0.05
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""Each variant's observed share of the units, with its Wald interval.
+
+    .. math::
+
+        \hat p_j = \frac{O_j}{N}, \qquad \widehat{SE}_j = \sqrt{\frac{\hat p_j (1 - \hat p_j)}{N}},
+        \qquad \hat p_j \mp z_{1-\alpha/2}\, \widehat{SE}_j .
+
+    Parameters
+    ----------
+    observed : array-like of float
+        Units (users) assigned to each variant (>= 0, positive total).
+    alpha : float, default 0.05
+        The intervals have coverage ``1 - alpha``.
+
+    Returns
+    -------
+    (share, std_error, ci_low, ci_high) : numpy arrays, one value per variant
+    """
+    alpha = v.check_alpha(alpha)
+    obs = v.check_finite(observed, "observed", nonnegative=True)
+    n = obs.sum()
+    if n <= 0:
+        raise ValueError("`observed` sums to 0: no unit to share out")
+    share = obs / n
+    se = np.sqrt(share * (1 - share) / n)
+    z = critical(alpha, math.inf)
+    return share, se, share - z * se, share + z * se

@@ -28,14 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ._validation import (
-    as_binary_labels,
-    as_group_ids,
-    as_probabilities,
-    check_confidence,
-    check_positive_int,
-    check_same_length,
-)
+from receval import _validation as v
 from .results import MetricResult, undefined
 from .uncertainty import bootstrap_count_batches, bootstrap_result, map_batches, mean_with_clt
 
@@ -53,10 +46,10 @@ _STRATEGIES = ("uniform", "quantile")
 
 
 def _check(y_true, y_prob, n_bins, strategy):
-    y = as_binary_labels(y_true, "y_true")
-    p = as_probabilities(y_prob, "y_prob")
-    n = check_same_length(y_true=y, y_prob=p)
-    n_bins = check_positive_int(n_bins, "n_bins")
+    y = v.check_binary(y_true, "y_true")
+    p = v.check_probability(y_prob, "y_prob", min_size=0)
+    n = v.check_lengths(y_true=y, y_prob=p)
+    n_bins = v.check_int(n_bins, "n_bins", minimum=1)
     if strategy not in _STRATEGIES:
         raise ValueError(f"`strategy` must be one of {_STRATEGIES}, got {strategy!r}")
     return y, p, n, n_bins
@@ -129,9 +122,9 @@ class EceBootstrap:
 
 
 def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = 10,
-                               strategy: str = "uniform", groups: Any = None,
-                               n_boot: int = 200, seed: int | None = 0,
-                               confidence: float = 0.95) -> MetricResult:
+                               strategy: str = "uniform", group_ids: Any = None,
+                               n_bootstrap: int = 200, random_state: Any = 0,
+                               alpha: float = 0.05) -> MetricResult:
     r"""Expected calibration error (ECE) with equal-width or equal-mass bins.
 
     .. math::
@@ -142,9 +135,9 @@ def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = 10,
     rate in bin :math:`b` (Naeini et al., 2015; Guo et al., 2017). Binning:
     see the module docstring (``strategy="uniform"`` or ``"quantile"``).
 
-    Interval: percentile bootstrap over ``groups`` (over rows if None), with
+    Interval: percentile bootstrap over ``group_ids`` (over rows if None), with
     the bin edges fixed from the full sample. Note ECE is biased upward in
-    small bins (the bootstrap does not remove that bias); ``n_boot=0`` skips
+    small bins (the bootstrap does not remove that bias); ``n_bootstrap=0`` skips
     the interval.
 
     Returns
@@ -161,32 +154,30 @@ def expected_calibration_error(y_true: Any, y_prob: Any, *, n_bins: int = 10,
     Guo, C., Pleiss, G., Sun, Y. and Weinberger, K. Q. (2017). On calibration
     of modern neural networks. *ICML*.
     """
-    confidence = check_confidence(confidence)
+    alpha = v.check_alpha(alpha)
     y, p, n, n_bins = _check(y_true, y_prob, n_bins, strategy)
     name = f"ece_{strategy}"
     if n == 0:
-        return undefined(name, "empty input", confidence=confidence)
+        return undefined(name, "empty input", alpha=alpha)
     edges = bin_edges(p, n_bins, strategy)
     nb = edges.size - 1
     b = assign_bins(p, edges, strategy)
     yf = y.astype(np.float64)
     value = _ece(b, p, yf, nb, None)
-    if n_boot == 0:
-        return MetricResult(name, value, n=n, confidence=confidence, extra={"n_bins_used": nb})
-    if groups is None:
+    if n_bootstrap == 0:
+        return MetricResult(name, value, n=n, alpha=alpha, extra={"n_bins_used": nb})
+    if group_ids is None:
         codes, g = np.arange(n), n
     else:
-        codes, g = as_group_ids(groups, "groups")
-        if codes.size != n:
-            raise ValueError(f"length mismatch: `y_true` has {n}, `groups` has {codes.size}")
+        codes, g = v.group_codes(group_ids, "group_ids", n=n, sort=True)
     eb = EceBootstrap(p, yf, codes, g, n_bins, strategy)
-    reps = np.concatenate(map_batches(eb.batch, bootstrap_count_batches(g, n_boot, seed)))
-    return bootstrap_result(name, value, reps, n=n, n_groups=g, confidence=confidence,
+    reps = np.concatenate(map_batches(eb.batch, bootstrap_count_batches(g, n_bootstrap, random_state)))
+    return bootstrap_result(name, value, reps, n=n, n_groups=g, alpha=alpha,
                             n_bins_used=nb)
 
 
-def calibration_in_the_large(y_true: Any, y_prob: Any, *, groups: Any = None,
-                             confidence: float = 0.95) -> MetricResult:
+def calibration_in_the_large(y_true: Any, y_prob: Any, *, group_ids: Any = None,
+                             alpha: float = 0.05) -> MetricResult:
     r"""Mean predicted probability minus observed positive rate.
 
     .. math::
@@ -194,7 +185,7 @@ def calibration_in_the_large(y_true: Any, y_prob: Any, *, groups: Any = None,
         \hat\Delta = \bar p - \bar y = \frac1n \sum_i (p_i - y_i)
 
     with the CLT standard error of the per-row differences :math:`p_i - y_i`
-    (cluster-robust over ``groups`` when given). Positive = over-prediction.
+    (cluster-robust over ``group_ids`` when given). Positive = over-prediction.
     ``extra``: ``mean_predicted``, ``observed_rate`` and
     ``observed_over_expected`` (:math:`\bar y / \bar p`, NaN if
     :math:`\bar p = 0`).
@@ -204,14 +195,14 @@ def calibration_in_the_large(y_true: Any, y_prob: Any, *, groups: Any = None,
     Van Calster, B. et al. (2016). A calibration hierarchy for risk models was
     defined: from utopia to empirical data. *J. Clin. Epidemiology* 74, 167-176.
     """
-    confidence = check_confidence(confidence)
-    y = as_binary_labels(y_true, "y_true")
-    p = as_probabilities(y_prob, "y_prob")
-    n = check_same_length(y_true=y, y_prob=p)
+    alpha = v.check_alpha(alpha)
+    y = v.check_binary(y_true, "y_true")
+    p = v.check_probability(y_prob, "y_prob", min_size=0)
+    n = v.check_lengths(y_true=y, y_prob=p)
     if n == 0:
-        return undefined("calibration_in_the_large", "empty input", confidence=confidence)
-    res = mean_with_clt(p - y, name="calibration_in_the_large", clusters=groups,
-                        confidence=confidence)
+        return undefined("calibration_in_the_large", "empty input", alpha=alpha)
+    res = mean_with_clt(p - y, name="calibration_in_the_large", group_ids=group_ids,
+                        alpha=alpha)
     mp, oy = float(p.mean()), float(y.mean())
     from dataclasses import replace
     return replace(res, extra={"mean_predicted": mp, "observed_rate": oy,
@@ -234,7 +225,8 @@ class ReliabilityTable:
         Interval for the observed rate (Wilson score, or normal/Wald).
     interval : str
         ``"wilson"`` or ``"normal"``.
-    confidence : float
+    alpha : float
+        Significance level of the intervals (coverage ``1 - alpha``).
     n : int
         Total rows.
     """
@@ -247,7 +239,7 @@ class ReliabilityTable:
     ci_low: np.ndarray
     ci_high: np.ndarray
     interval: str
-    confidence: float
+    alpha: float
     n: int
 
     def to_dict(self) -> dict[str, list]:
@@ -261,7 +253,7 @@ class ReliabilityTable:
         return pd.DataFrame(self.to_dict())
 
 
-def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float = 0.95,
+def wilson_interval(successes: np.ndarray, n: np.ndarray, alpha: float = 0.05,
                     ) -> tuple[np.ndarray, np.ndarray]:
     r"""Wilson score interval for binomial proportions (vectorised; NaN where n=0).
 
@@ -270,10 +262,12 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float = 0.
         \frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}
              {1 + z^2/n}
 
+    with :math:`z = \Phi^{-1}(1 - \alpha/2)`.
+
     Wilson, E. B. (1927). Probable inference, the law of succession, and
     statistical inference. *JASA* 22(158), 209-212.
     """
-    z = stats.norm.ppf(0.5 + confidence / 2.0)
+    z = stats.norm.ppf(1.0 - alpha / 2.0)
     n = np.asarray(n, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ph = successes / n
@@ -284,7 +278,7 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float = 0.
 
 
 def reliability_bins(y_true: Any, y_prob: Any, *, n_bins: int = 10, strategy: str = "uniform",
-                     interval: str = "wilson", confidence: float = 0.95) -> ReliabilityTable:
+                     interval: str = "wilson", alpha: float = 0.05) -> ReliabilityTable:
     r"""Reliability-diagram table: per bin the mean prediction, the observed
     rate with a binomial interval (Wilson score by default, or ``"normal"``:
     :math:`\hat p \pm z\sqrt{\hat p(1-\hat p)/n_b}` clipped to [0, 1]), and the count.
@@ -292,7 +286,7 @@ def reliability_bins(y_true: Any, y_prob: Any, *, n_bins: int = 10, strategy: st
     Binning as in :func:`expected_calibration_error`. Intervals treat rows as
     independent Bernoulli trials.
     """
-    confidence = check_confidence(confidence)
+    alpha = v.check_alpha(alpha)
     y, p, n, n_bins = _check(y_true, y_prob, n_bins, strategy)
     if interval not in ("wilson", "normal"):
         raise ValueError(f"`interval` must be 'wilson' or 'normal', got {interval!r}")
@@ -305,11 +299,11 @@ def reliability_bins(y_true: Any, y_prob: Any, *, n_bins: int = 10, strategy: st
     with np.errstate(divide="ignore", invalid="ignore"):
         mp, rate = sp / cnt, sy / cnt
     if interval == "wilson":
-        lo, hi = wilson_interval(sy, cnt, confidence)
+        lo, hi = wilson_interval(sy, cnt, alpha)
     else:
-        z = stats.norm.ppf(0.5 + confidence / 2.0)
+        z = stats.norm.ppf(1.0 - alpha / 2.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             half = z * np.sqrt(rate * (1 - rate) / cnt)
         lo, hi = np.clip(rate - half, 0, 1), np.clip(rate + half, 0, 1)
     return ReliabilityTable(edges[:-1].copy(), edges[1:].copy(), cnt.astype(np.int64), mp, rate,
-                            lo, hi, interval, confidence, int(n))
+                            lo, hi, interval, alpha, int(n))

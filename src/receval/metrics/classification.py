@@ -22,14 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import (
-    as_binary_labels,
-    as_group_ids,
-    as_probabilities,
-    as_scores,
-    check_confidence,
-    check_same_length,
-)
+from receval import _validation as v
 from .results import MetricResult, undefined
 from .uncertainty import (
     bootstrap_result,
@@ -97,15 +90,15 @@ def _delong_components(y: np.ndarray, s: np.ndarray, keep_order: bool):
     return sp, lo, v10, v01
 
 
-def _class_problem(name: str, n: int, n_pos: int, confidence: float) -> MetricResult | None:
+def _class_problem(name: str, n: int, n_pos: int, alpha: float) -> MetricResult | None:
     if n == 0:
-        return undefined(name, "empty input", confidence=confidence)
+        return undefined(name, "empty input", alpha=alpha)
     if n_pos == 0:
         return undefined(name, "undefined: y_true has no positive (only class 0)", n=n,
-                         confidence=confidence, n_pos=0, n_neg=n)
+                         alpha=alpha, n_pos=0, n_neg=n)
     if n_pos == n:
         return undefined(name, "undefined: y_true has no negative (only class 1)", n=n,
-                         confidence=confidence, n_pos=n, n_neg=0)
+                         alpha=alpha, n_pos=n, n_neg=0)
     return None
 
 
@@ -203,37 +196,47 @@ class BinaryScoreTable:
         """AUC and AP replicates for a batch of group counts (after group_matrices)."""
         return self.auc_ap_from_counts(*self.batch_counts(C))
 
-    def bootstrap(self, group_codes: np.ndarray, n_groups: int, n_boot: int,
-                  seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    def bootstrap(self, group_codes: np.ndarray, n_groups: int, n_bootstrap: int,
+                  random_state: Any) -> tuple[np.ndarray, np.ndarray]:
         """(AUC replicates, AP replicates) over a seeded group bootstrap."""
         from .uncertainty import bootstrap_count_batches, map_batches
         self.group_matrices(group_codes, n_groups)
-        res = map_batches(self.batch_auc_ap, bootstrap_count_batches(n_groups, n_boot, seed))
+        res = map_batches(self.batch_auc_ap, bootstrap_count_batches(n_groups, n_bootstrap, random_state))
         return (np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res]))
 
 
 def _prepare(y_true, y_score, score_name="y_score", prob=False):
-    y = as_binary_labels(y_true, "y_true")
-    s = (as_probabilities if prob else as_scores)(y_score, score_name)
-    n = check_same_length(y_true=y, **{score_name: s})
+    y = v.check_binary(y_true, "y_true")
+    s = (v.check_probability if prob else v.check_finite)(y_score, score_name, min_size=0)
+    n = v.check_lengths(y_true=y, **{score_name: s})
     return y, s, n
 
 
-def _groups(groups, n):
-    if groups is None:
+def _groups(group_ids, n):
+    if group_ids is None:
         return None
-    codes, g = as_group_ids(groups, "groups")
-    if codes.size != n:
-        raise ValueError(f"length mismatch: `y_true` has {n}, `groups` has {codes.size}")
-    return codes, g
+    return v.group_codes(group_ids, "group_ids", n=n, sort=True)
+
+
+def _auc_inputs(name, y_true, y_score, group_ids, alpha, *baseline):
+    """Checked ``(y, scores, baseline scores or None, n, groups, n_pos)`` of an AUC, and
+    the undefined result when the AUC is (empty input, one class) -- else ``None``."""
+    y, s, n = _prepare(y_true, y_score)
+    sb = None
+    if baseline:
+        sb = v.check_finite(baseline[0], "y_score_baseline", min_size=0)
+        v.check_lengths(y_true=y, y_score=s, y_score_baseline=sb)
+    g = _groups(group_ids, n)
+    n_pos = int(y.sum())
+    return (y, s, sb, n, g, n_pos), _class_problem(name, n, n_pos, alpha)
 
 
 # ----------------------------------------------------------------------------
 # public API
 # ----------------------------------------------------------------------------
 
-def roc_auc(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: int = 200,
-            seed: int | None = 0, confidence: float = 0.95) -> MetricResult:
+def roc_auc(y_true: Any, y_score: Any, *, group_ids: Any = None, n_bootstrap: int = 200,
+            random_state: Any = 0, alpha: float = 0.05) -> MetricResult:
     r"""Exact, tie-aware ROC AUC with a DeLong (or group-bootstrap) interval.
 
     .. math::
@@ -244,25 +247,27 @@ def roc_auc(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: int = 200,
     i.e. the Mann-Whitney statistic with average ranks (ties count 1/2);
     identical to ``sklearn.metrics.roc_auc_score``.
 
-    Standard error (``groups=None``): DeLong et al. (1988), with structural
+    Standard error (``group_ids=None``): DeLong et al. (1988), with structural
     components :math:`V_{10}(i) = \frac{1}{n_0}\sum_j \psi(s_i, s_j)` per
     positive and :math:`V_{01}(j) = \frac{1}{n_1}\sum_i \psi(s_i, s_j)` per
     negative, :math:`\widehat{Var} = S_{10}/n_1 + S_{01}/n_0` (sample variances,
     ddof=1). Interval: Wald, clipped to [0, 1]. DeLong assumes independent rows;
     when rows are clustered (many impressions per request or user) pass
-    ``groups`` to get a percentile bootstrap over groups instead.
+    ``group_ids`` to get a percentile bootstrap over groups instead.
 
     Parameters
     ----------
     y_true : array-like of {0, 1}, shape (n,)
     y_score : array-like of float, shape (n,)
         Any real score (higher = more likely positive); must be finite.
-    groups : array-like, shape (n,), optional
+    group_ids : array-like, shape (n,), optional
         Resampling unit (request_id or user_id) for a group bootstrap.
-    n_boot : int, default 200
-        Bootstrap replicates (only used with ``groups``).
-    seed : int, default 0
-    confidence : float, default 0.95
+    n_bootstrap : int, default 200
+        Bootstrap replicates (only used with ``group_ids``).
+    random_state : int, numpy Generator or None, default 0
+        Seed of the bootstrap.
+    alpha : float, default 0.05
+        Significance level: the interval has coverage ``1 - alpha``.
 
     Returns
     -------
@@ -280,11 +285,8 @@ def roc_auc(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: int = 200,
     Hanley, J. A. and McNeil, B. J. (1982). The meaning and use of the area
     under a ROC curve. *Radiology* 143(1), 29-36.
     """
-    confidence = check_confidence(confidence)
-    y, s, n = _prepare(y_true, y_score)
-    g = _groups(groups, n)
-    n_pos = int(y.sum())
-    bad = _class_problem("roc_auc", n, n_pos, confidence)
+    alpha = v.check_alpha(alpha)
+    (y, s, _, n, g, n_pos), bad = _auc_inputs("roc_auc", y_true, y_score, group_ids, alpha)
     if bad is not None:
         return bad
     n_neg = n - n_pos
@@ -295,29 +297,29 @@ def roc_auc(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: int = 200,
         var = (v10.var(ddof=1) / n_pos if n_pos > 1 else math.nan) + \
               (v01.var(ddof=1) / n_neg if n_neg > 1 else math.nan)
         se = math.sqrt(var) if math.isfinite(var) else math.nan
-        lo, hi = normal_interval(auc, se, confidence, (0.0, 1.0))
+        lo, hi = normal_interval(auc, se, alpha, (0.0, 1.0))
         return MetricResult("roc_auc", auc, se, lo, hi, n=n, method="delong",
-                            confidence=confidence, extra=extra)
+                            alpha=alpha, extra=extra)
     _, _, lo_, hi_ = _placements(y, s)
     auc = _auc_from_lo_hi(lo_, hi_, n_pos, n_neg)
-    reps, _ = BinaryScoreTable(y, s).bootstrap(g[0], g[1], n_boot, seed)
-    return bootstrap_result("roc_auc", auc, reps, n=n, n_groups=g[1], confidence=confidence,
+    reps, _ = BinaryScoreTable(y, s).bootstrap(g[0], g[1], n_bootstrap, random_state)
+    return bootstrap_result("roc_auc", auc, reps, n=n, n_groups=g[1], alpha=alpha,
                             interval="normal", bounds=(0.0, 1.0), **extra)
 
 
-def roc_auc_delta(y_true: Any, y_score: Any, y_score_baseline: Any, *, groups: Any = None,
-                  n_boot: int = 200, seed: int | None = 0,
-                  confidence: float = 0.95) -> MetricResult:
+def roc_auc_delta(y_true: Any, y_score: Any, y_score_baseline: Any, *, group_ids: Any = None,
+                  n_bootstrap: int = 200, random_state: Any = 0,
+                  alpha: float = 0.05) -> MetricResult:
     r"""Difference of two correlated AUCs on the same rows, with a paired interval.
 
     :math:`\hat\Delta = \widehat{AUC}_A - \widehat{AUC}_B` where A scores with
     ``y_score`` and B (the baseline) with ``y_score_baseline``.
 
-    ``groups=None``: paired DeLong (DeLong et al., 1988): with per-positive and
+    ``group_ids=None``: paired DeLong (DeLong et al., 1988): with per-positive and
     per-negative structural components of both models,
     :math:`\widehat{Var}(\hat\Delta) = c^\top (S_{10}/n_1 + S_{01}/n_0)\, c`,
     :math:`c = (1, -1)`, where :math:`S_{10}, S_{01}` are the 2x2 sample
-    covariance matrices of the components. With ``groups``: paired percentile
+    covariance matrices of the components. With ``group_ids``: paired percentile
     bootstrap over groups (the same resamples for both models).
 
     Returns
@@ -328,13 +330,9 @@ def roc_auc_delta(y_true: Any, y_score: Any, y_score_baseline: Any, *, groups: A
     """
     from scipy import stats
 
-    confidence = check_confidence(confidence)
-    y, sa, n = _prepare(y_true, y_score)
-    sb = as_scores(y_score_baseline, "y_score_baseline")
-    check_same_length(y_true=y, y_score=sa, y_score_baseline=sb)
-    g = _groups(groups, n)
-    n_pos = int(y.sum())
-    bad = _class_problem("delta_roc_auc", n, n_pos, confidence)
+    alpha = v.check_alpha(alpha)
+    (y, sa, sb, n, g, n_pos), bad = _auc_inputs("delta_roc_auc", y_true, y_score, group_ids, alpha,
+                                                y_score_baseline)
     if bad is not None:
         return bad
     n_neg = n - n_pos
@@ -347,27 +345,32 @@ def roc_auc_delta(y_true: Any, y_score: Any, y_score_baseline: Any, *, groups: A
               (d01.var(ddof=1) / n_neg if n_neg > 1 else math.nan)
         se = math.sqrt(var) if math.isfinite(var) else math.nan
         delta = auc_a - auc_b
-        lo, hi = normal_interval(delta, se, confidence, (-1.0, 1.0))
+        lo, hi = normal_interval(delta, se, alpha, (-1.0, 1.0))
         if se > 0:
             z = delta / se
             p = float(2 * stats.norm.sf(abs(z)))
         else:
             z, p = (math.nan, math.nan) if delta == 0 or not math.isfinite(se) else (math.inf, 0.0)
         return MetricResult("delta_roc_auc", delta, se, lo, hi, n=n, method="paired_delong",
-                            confidence=confidence,
+                            alpha=alpha,
                             extra={"model": auc_a, "baseline": auc_b, "z": z, "p_value": p,
                                    "n_pos": n_pos, "n_neg": n_neg})
     ta, tb = BinaryScoreTable(y, sa), BinaryScoreTable(y, sb)
     auc_a, auc_b = ta.auc(), tb.auc()
-    reps = ta.bootstrap(g[0], g[1], n_boot, seed)[0] - tb.bootstrap(g[0], g[1], n_boot, seed)[0]
+    from .uncertainty import bootstrap_count_batches, map_batches
+    ta.group_matrices(g[0], g[1])
+    tb.group_matrices(g[0], g[1])
+    # one stream of resamples for both models: the interval is paired
+    reps = np.concatenate(map_batches(lambda C: ta.batch_auc_ap(C)[0] - tb.batch_auc_ap(C)[0],
+                                      bootstrap_count_batches(g[1], n_bootstrap, random_state)))
     return bootstrap_result("delta_roc_auc", auc_a - auc_b, reps, n=n, n_groups=g[1],
-                            confidence=confidence, interval="normal", bounds=(-1.0, 1.0),
+                            alpha=alpha, interval="normal", bounds=(-1.0, 1.0),
                             model=auc_a, baseline=auc_b,
                             n_pos=n_pos, n_neg=n_neg)
 
 
-def average_precision(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: int = 200,
-                      seed: int | None = 0, confidence: float = 0.95) -> MetricResult:
+def average_precision(y_true: Any, y_score: Any, *, group_ids: Any = None, n_bootstrap: int = 200,
+                      random_state: Any = 0, alpha: float = 0.05) -> MetricResult:
     r"""Average precision (area under the precision-recall step curve).
 
     .. math::
@@ -379,8 +382,8 @@ def average_precision(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: 
     "score >= t_k". Tied scores enter as one threshold (no interpolation), the
     same definition as ``sklearn.metrics.average_precision_score``.
 
-    Interval: percentile bootstrap over ``groups`` (over rows when ``groups`` is
-    None); ``n_boot=0`` skips it. Undefined when there is no positive (``reason``
+    Interval: percentile bootstrap over ``group_ids`` (over rows when ``group_ids`` is
+    None); ``n_bootstrap=0`` skips it. Undefined when there is no positive (``reason``
     says so); with no negative AP is 1.
 
     References
@@ -388,39 +391,39 @@ def average_precision(y_true: Any, y_score: Any, *, groups: Any = None, n_boot: 
     Manning, C. D., Raghavan, P. and Schuetze, H. (2008). *Introduction to
     Information Retrieval*, ch. 8. Cambridge University Press.
     """
-    confidence = check_confidence(confidence)
+    alpha = v.check_alpha(alpha)
     y, s, n = _prepare(y_true, y_score)
-    g = _groups(groups, n)
+    g = _groups(group_ids, n)
     n_pos = int(y.sum())
     if n == 0:
-        return undefined("average_precision", "empty input", confidence=confidence)
+        return undefined("average_precision", "empty input", alpha=alpha)
     if n_pos == 0:
         return undefined("average_precision", "undefined: y_true has no positive (only class 0)",
-                         n=n, confidence=confidence, n_pos=0, n_neg=n)
+                         n=n, alpha=alpha, n_pos=0, n_neg=n)
     n_neg = n - n_pos
     sp, _, lo, _ = _placements(y, s)
     ap = _ap_from_sorted(sp, lo, n_pos, n_neg)
     extra = {"n_pos": n_pos, "n_neg": n_neg}
-    if n_boot == 0:
-        return MetricResult("average_precision", ap, n=n, confidence=confidence, extra=extra)
+    if n_bootstrap == 0:
+        return MetricResult("average_precision", ap, n=n, alpha=alpha, extra=extra)
     codes = g[0] if g is not None else np.arange(n)
-    _, reps = BinaryScoreTable(y, s).bootstrap(codes, g[1] if g is not None else n, n_boot, seed)
+    _, reps = BinaryScoreTable(y, s).bootstrap(codes, g[1] if g is not None else n, n_bootstrap, random_state)
     return bootstrap_result("average_precision", ap, reps, n=n,
-                            n_groups=g[1] if g is not None else n, confidence=confidence,
+                            n_groups=g[1] if g is not None else n, alpha=alpha,
                             interval="normal", bounds=(0.0, 1.0),
                             resampled="groups" if g is not None else "rows", **extra)
 
 
-def _pointwise_mean(name, losses, n, g, confidence, bounds):
+def _pointwise_mean(name, losses, n, g, alpha, bounds):
     if n == 0:
-        return undefined(name, "empty input", confidence=confidence)
-    res = mean_with_clt(losses, name=name, clusters=None if g is None else g[0],
-                        confidence=confidence, bounds=bounds)
+        return undefined(name, "empty input", alpha=alpha)
+    res = mean_with_clt(losses, name=name, group_ids=None if g is None else g[0],
+                        alpha=alpha, bounds=bounds)
     return res
 
 
-def log_loss(y_true: Any, y_prob: Any, *, eps: float | None = None, groups: Any = None,
-             confidence: float = 0.95) -> MetricResult:
+def log_loss(y_true: Any, y_prob: Any, *, eps: float | None = None, group_ids: Any = None,
+             alpha: float = 0.05) -> MetricResult:
     r"""Mean binary log-loss (cross-entropy) with a CLT standard error.
 
     .. math::
@@ -436,40 +439,40 @@ def log_loss(y_true: Any, y_prob: Any, *, eps: float | None = None, groups: Any 
     value ``sklearn.metrics.log_loss`` uses since 1.5.
 
     Standard error: :math:`s/\sqrt n` of the per-row losses, or the
-    cluster-robust one over ``groups`` (requests/users) when given.
+    cluster-robust one over ``group_ids`` (requests/users) when given.
     Wald interval clipped at 0 from below.
 
     References
     ----------
     Bishop, C. M. (2006). *Pattern Recognition and Machine Learning*, p. 209.
     """
-    confidence = check_confidence(confidence)
+    alpha = v.check_alpha(alpha)
     y, p, n = _prepare(y_true, y_prob, "y_prob", prob=True)
-    g = _groups(groups, n)
+    g = _groups(group_ids, n)
     if eps is None:
         eps = float(np.finfo(np.float64).eps)
     if not (isinstance(eps, (int, float)) and 0.0 < eps < 0.5):
         raise ValueError(f"`eps` must be a float in (0, 0.5), got {eps!r}")
     pc = np.clip(p, eps, 1.0 - eps)
     losses = -np.log(np.where(y, pc, 1.0 - pc))
-    res = _pointwise_mean("log_loss", losses, n, g, confidence, (0.0, math.inf))
+    res = _pointwise_mean("log_loss", losses, n, g, alpha, (0.0, math.inf))
     return replace(res, extra={**res.extra, "eps": eps})
 
 
-def brier_score(y_true: Any, y_prob: Any, *, groups: Any = None,
-                confidence: float = 0.95) -> MetricResult:
+def brier_score(y_true: Any, y_prob: Any, *, group_ids: Any = None,
+                alpha: float = 0.05) -> MetricResult:
     r"""Brier score :math:`\frac1n\sum_i (p_i - y_i)^2` with a CLT standard error.
 
     Same value as ``sklearn.metrics.brier_score_loss`` for binary labels.
-    Standard error as for :func:`log_loss` (rows, or clustered by ``groups``).
+    Standard error as for :func:`log_loss` (rows, or clustered by ``group_ids``).
 
     References
     ----------
     Brier, G. W. (1950). Verification of forecasts expressed in terms of
     probability. *Monthly Weather Review* 78(1), 1-3.
     """
-    confidence = check_confidence(confidence)
+    alpha = v.check_alpha(alpha)
     y, p, n = _prepare(y_true, y_prob, "y_prob", prob=True)
-    g = _groups(groups, n)
+    g = _groups(group_ids, n)
     losses = (p - y) ** 2
-    return _pointwise_mean("brier_score", losses, n, g, confidence, (0.0, 1.0))
+    return _pointwise_mean("brier_score", losses, n, g, alpha, (0.0, 1.0))

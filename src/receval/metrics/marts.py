@@ -114,65 +114,66 @@ def _is_prob_metric(name: str) -> bool:
 
 def cell_metrics(y: np.ndarray, s: np.ndarray, request: np.ndarray, relevance: np.ndarray, *,
                  ks: Sequence[int], request_level: bool, s_baseline: np.ndarray | None = None,
-                 groups: np.ndarray | None = None, n_bins: int = 10, n_boot: int = 200,
-                 seed: int = 0, confidence: float = 0.95,
+                 group_ids: np.ndarray | None = None, n_bins: int = 10, n_bootstrap: int = 200,
+                 random_state: Any = 0, alpha: float = 0.05,
                  empty_reason: str = REASON_EMPTY) -> dict[str, MetricResult]:
     """Every offline metric of one model on one cell's rows (and its deltas vs a baseline).
 
     ``y`` binary labels, ``s`` the model's scores, ``request`` the request of each row (the
-    logged list for the ranking metrics), ``relevance`` the graded relevance, ``groups`` the
+    logged list for the ranking metrics), ``relevance`` the graded relevance, ``group_ids`` the
     bootstrap / cluster unit (default ``request``). ``s_baseline`` (NaN where the baseline
     did not score the row) adds ``delta_*`` results on the rows both scored.
     """
     n = y.size
-    groups = request if groups is None else groups
+    group_ids = request if group_ids is None else group_ids
     names = _metric_names(ks, request_level, s_baseline is not None)
     if n == 0:
-        return {m: undefined(m, empty_reason, confidence=confidence) for m in names}
+        return {m: undefined(m, empty_reason, alpha=alpha) for m in names}
     out: dict[str, MetricResult] = {}
     is_prob = bool(np.all((s >= 0) & (s <= 1)))
     tied = bool(s.min() == s.max())
     delta_prob, delta_tied = is_prob, tied
     if is_prob:
-        out.update(classification_metrics(y, s, groups=groups, n_bins=n_bins, n_boot=n_boot,
-                                          seed=seed, confidence=confidence))
-        out["mean_predicted"] = mean_with_clt(s, name="mean_predicted", clusters=groups,
-                                              confidence=confidence, bounds=(0.0, 1.0))
+        out.update(classification_metrics(y, s, group_ids=group_ids, n_bins=n_bins,
+                                          n_bootstrap=n_bootstrap, random_state=random_state,
+                                          alpha=alpha))
+        out["mean_predicted"] = mean_with_clt(s, name="mean_predicted", group_ids=group_ids,
+                                              alpha=alpha, bounds=(0.0, 1.0))
     else:
-        out["roc_auc"] = roc_auc(y, s, groups=groups, n_boot=n_boot, seed=seed, confidence=confidence)
-        out["average_precision"] = average_precision(y, s, groups=groups, n_boot=n_boot, seed=seed,
-                                                     confidence=confidence)
+        boot = dict(group_ids=group_ids, n_bootstrap=n_bootstrap, random_state=random_state, alpha=alpha)
+        out["roc_auc"] = roc_auc(y, s, **boot)
+        out["average_precision"] = average_precision(y, s, **boot)
     out["observed_rate"] = mean_with_clt(y.astype(np.float64), name="observed_rate",
-                                         clusters=groups, confidence=confidence, bounds=(0.0, 1.0))
+                                         group_ids=group_ids, alpha=alpha, bounds=(0.0, 1.0))
     if request_level:
-        out.update(ranking_metrics(request, s, relevance, k=list(ks), clusters=groups,
-                                   confidence=confidence))
+        out.update(ranking_metrics(request, s, relevance, k=list(ks), clusters=group_ids,
+                                   alpha=alpha))
     if s_baseline is not None:
         both = ~np.isnan(s_baseline)
-        yb, sa, sb, rq, gb, rl = y[both], s[both], s_baseline[both], request[both], groups[both], relevance[both]
+        yb, sa, sb, rq, gb, rl = y[both], s[both], s_baseline[both], request[both], group_ids[both], relevance[both]
         if yb.size == 0:
             for m in names:
                 if m.startswith("delta_"):
                     out[m] = undefined(m, "no rows scored by both the model and the baseline",
-                                       confidence=confidence)
+                                       alpha=alpha)
         else:
             base_prob = bool(np.all((sb >= 0) & (sb <= 1)))
             if is_prob and base_prob:
-                cm = classification_metrics(yb, sa, y_prob_baseline=sb, groups=gb, n_bins=n_bins,
-                                            n_boot=n_boot, seed=seed, confidence=confidence)
+                cm = classification_metrics(yb, sa, y_prob_baseline=sb, group_ids=gb, n_bins=n_bins,
+                                            n_bootstrap=n_bootstrap, random_state=random_state, alpha=alpha)
                 out.update({k: v for k, v in cm.items() if k.startswith("delta_")})
-                d = mean_with_clt(sa - sb, name="delta_mean_predicted", clusters=gb,
-                                  confidence=confidence)
+                d = mean_with_clt(sa - sb, name="delta_mean_predicted", group_ids=gb,
+                                  alpha=alpha)
                 out["delta_mean_predicted"] = d
             else:
-                out["delta_roc_auc"] = roc_auc_delta(yb, sa, sb, groups=gb, n_boot=n_boot, seed=seed,
-                                                     confidence=confidence)
+                out["delta_roc_auc"] = roc_auc_delta(yb, sa, sb, group_ids=gb, n_bootstrap=n_bootstrap,
+                                                     random_state=random_state, alpha=alpha)
             if "delta_roc_auc" not in out:  # one class on the paired rows
-                out["delta_roc_auc"] = roc_auc_delta(yb, sa, sb, groups=gb, n_boot=n_boot, seed=seed,
-                                                     confidence=confidence)
+                out["delta_roc_auc"] = roc_auc_delta(yb, sa, sb, group_ids=gb, n_bootstrap=n_bootstrap,
+                                                     random_state=random_state, alpha=alpha)
             if request_level:
                 out.update(ranking_deltas(rq, sa, sb, rl, k=list(ks), clusters=gb,
-                                          confidence=confidence))
+                                          alpha=alpha))
             delta_tied = tied or bool(sb.min() == sb.max())
             delta_prob = is_prob and base_prob
     res: dict[str, MetricResult] = {}
@@ -180,11 +181,11 @@ def cell_metrics(y: np.ndarray, s: np.ndarray, request: np.ndarray, relevance: n
         r = out.get(m)
         d = m.startswith("delta_")
         if not (delta_prob if d else is_prob) and _is_prob_metric(m):
-            r = undefined(m, REASON_NOT_PROB, n=n, confidence=confidence)
+            r = undefined(m, REASON_NOT_PROB, n=n, alpha=alpha)
         elif (delta_tied if d else tied) and _is_rank_metric(m):
-            r = undefined(m, REASON_TIED, n=n, confidence=confidence)
+            r = undefined(m, REASON_TIED, n=n, alpha=alpha)
         elif r is None:
-            r = undefined(m, "undefined on this segment", n=n, confidence=confidence)
+            r = undefined(m, "undefined on this segment", n=n, alpha=alpha)
         res[m] = r
     return res
 
@@ -199,7 +200,7 @@ def _rows_of(results: dict[str, MetricResult], key: dict, n_rows: int, n_pos: in
             metric=m, baseline_model_id=baseline_model if is_delta else None,
             value=None if r.reason is not None else _f(r.value),
             std_error=_f(r.std_error), ci_low=_f(r.ci_low), ci_high=_f(r.ci_high),
-            confidence=float(r.confidence), n=int(r.n),
+            confidence=1.0 - float(r.alpha), n=int(r.n),
             n_groups=None if r.n_groups is None else int(r.n_groups),
             n_excluded=int(r.n_excluded), n_rows=n_rows, n_positive=n_pos,
             method=r.method, reason=r.reason,
@@ -213,9 +214,9 @@ def _rows_of(results: dict[str, MetricResult], key: dict, n_rows: int, n_pos: in
 
 
 def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None,
-                          ks: Sequence[int] = (5, 10, 20), n_bins: int = 10, n_boot: int = 200,
-                          n_boot_daily: int | None = None, seed: int = 0,
-                          confidence: float = 0.95, resample_unit: str = "request_id",
+                          ks: Sequence[int] = (5, 10, 20), n_bins: int = 10, n_bootstrap: int = 200,
+                          n_bootstrap_daily: int | None = None, random_state: Any = 0,
+                          alpha: float = 0.05, resample_unit: str = "request_id",
                           segment_columns: Sequence[str] = SEGMENT_COLUMNS,
                           request_segments: Sequence[str] = REQUEST_SEGMENTS,
                           label_maturity: dict[str, str] | None = None,
@@ -234,11 +235,14 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
         Cutoffs of NDCG@K and recall@K.
     n_bins : int
         ECE bins (equal-width and equal-mass).
-    n_boot, n_boot_daily : int
+    n_bootstrap, n_bootstrap_daily : int
         Bootstrap replicates over ``resample_unit`` for the overall / daily cells
-        (``n_boot_daily`` None = ``n_boot``).
-    seed : int
+        (``n_bootstrap_daily`` None = ``n_bootstrap``).
+    random_state : int
         Bootstrap seed (the same for every cell; paired deltas share the resamples).
+    alpha : float
+        Significance level of every interval; the mart's ``confidence`` column is
+        ``1 - alpha``.
     resample_unit : {"request_id", "user_id"}
         The unit resampled by the bootstrap and clustered by the CLT standard errors.
     daily_segment_types : list of str or None
@@ -257,7 +261,7 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
     """
     require_finite(scored, "int_offline__scored_impressions")
     label_maturity = label_maturity or {}
-    n_boot_daily = n_boot if n_boot_daily is None else n_boot_daily
+    n_bootstrap_daily = n_bootstrap if n_bootstrap_daily is None else n_bootstrap_daily
     df = scored.to_pandas()
     if baseline_model is None and "score_source" in df:
         served = sorted(df.loc[df["score_source"] == "served", "model_id"].unique())
@@ -310,13 +314,14 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
                                 idx = cells.get((period, d, v))
                                 rows = (st.index.to_numpy()[idx] if idx is not None
                                         else np.empty(0, np.int64))
-                                nb = n_boot if period == "overall" else n_boot_daily
+                                nb = n_bootstrap if period == "overall" else n_bootstrap_daily
                                 res = cell_metrics(
                                     y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
                                     request_level=req_level,
                                     s_baseline=None if sb_all is None else sb_all[rows],
-                                    groups=g_all[rows], n_bins=n_bins, n_boot=nb, seed=seed,
-                                    confidence=confidence, empty_reason=empty_reason)
+                                    group_ids=g_all[rows], n_bins=n_bins, n_bootstrap=nb,
+                                    random_state=random_state, alpha=alpha,
+                                    empty_reason=empty_reason)
                                 key = dict(model_id=model_id, task=task, split=split,
                                            segment_type=seg_type, segment_value=str(v),
                                            period=period,
@@ -337,7 +342,7 @@ def _as_date(d):
 
 def reliability_bins_table(scored: pa.Table, *, n_bins: int = 10,
                            strategies: Sequence[str] = ("uniform", "quantile"),
-                           confidence: float = 0.95,
+                           alpha: float = 0.05,
                            tasks: Sequence[str] = ("click", "conversion"),
                            conversion_mature_only: bool = True) -> pa.Table:
     """``fct_reliability_bins``: per model x task x split x strategy x bin, the mean
@@ -351,24 +356,24 @@ def reliability_bins_table(scored: pa.Table, *, n_bins: int = 10,
     empty_reason = {"conversion": REASON_EMPTY_IMMATURE} if conversion_mature_only else {}
     df = scored.to_pandas()
     out: dict[str, list] = {f.name: [] for f in RELIABILITY_BINS_SCHEMA}
-    groups = dict(tuple(df.groupby(["model_id", "task", "split"], sort=True)))
+    by_cell = dict(tuple(df.groupby(["model_id", "task", "split"], sort=True)))
     pairs = df[["model_id", "split"]].drop_duplicates().itertuples(index=False)
     cells = sorted({(m, t, sp) for m, sp in pairs for t in tasks})
     for model_id, task, split in cells:
-        g = groups.get((model_id, task, split), df.iloc[:0])
+        g = by_cell.get((model_id, task, split), df.iloc[:0])
         y = g["label"].to_numpy(np.int64)
         p = g["score"].to_numpy(np.float64)
         is_prob = bool(np.all((p >= 0) & (p <= 1)))
         for strategy in strategies:
             key = dict(model_id=model_id, task=task, split=split, strategy=strategy,
-                       confidence=confidence, interval_method="wilson")
+                       confidence=1.0 - alpha, interval_method="wilson")
             if not is_prob or y.size == 0:
                 row = dict(key, bin=-1, n=int(y.size), n_positive=int(y.sum()),
                            reason=REASON_NOT_PROB if y.size else empty_reason.get(task, REASON_EMPTY))
                 for c in out:
                     out[c].append(row.get(c))
                 continue
-            t = reliability_bins(y, p, n_bins=n_bins, strategy=strategy, confidence=confidence)
+            t = reliability_bins(y, p, n_bins=n_bins, strategy=strategy, alpha=alpha)
             b = np.minimum(np.floor(p * n_bins).astype(np.int64), n_bins - 1) if strategy == "uniform" \
                 else None
             for i in range(t.count.size):

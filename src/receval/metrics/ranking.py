@@ -4,7 +4,7 @@ cluster-robust, or group-bootstrap) interval, and paired deltas against a
 baseline model.
 
 Inputs are flat arrays, one row per (request, item), in any order:
-``groups`` (request_id), ``scores`` (the model's score), ``relevance`` (graded:
+``group_ids`` (request_id: the list of a row), ``scores`` (the model's score), ``relevance`` (graded:
 purchase = 2 > click = 1 > no engagement = 0; any non-negative number is
 accepted).
 
@@ -62,7 +62,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._validation import as_1d, as_group_ids, as_scores, check_confidence, check_positive_int
+from receval import _validation as v
 from .results import MetricResult, undefined
 from .uncertainty import bootstrap_group_counts, bootstrap_result, mean_with_clt, paired_mean_delta
 
@@ -114,33 +114,33 @@ class PerRequestMetrics:
 def _n_threads(n_threads: int | None, n_tasks: int) -> int:
     if n_threads is None:
         n_threads = min(8, os.cpu_count() or 1)
-    n_threads = check_positive_int(n_threads, "n_threads")
+    n_threads = v.check_int(n_threads, "n_threads", minimum=1)
     return max(1, min(n_threads, n_tasks))
 
 
 def _check_ks(k: int | Iterable[int]) -> tuple[list[int], bool]:
     if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-        return [check_positive_int(k, "k")], True
+        return [v.check_int(k, "k", minimum=1)], True
     try:
         ks = list(k)  # type: ignore[arg-type]
     except TypeError:
         raise ValueError(f"`k` must be a positive int or a list of them, got {k!r}") from None
     if not ks:
         raise ValueError("`k` is an empty list")
-    return [check_positive_int(x, "k") for x in ks], False
+    return [v.check_int(x, "k", minimum=1) for x in ks], False
 
 
 def _as_relevance(x: Any, name: str = "relevance") -> np.ndarray:
     """Non-negative finite relevance. Integer grades up to 62 are kept as int8
     (cheaper to sort and gather; gains by table look-up), anything else float64."""
-    arr = as_1d(x, name)
+    arr = v.as_1d(x, name)
     if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
         if arr.size and arr.min() < 0:
             raise ValueError(f"`{name}` must be >= 0 (graded: 0 none, 1 click, 2 purchase), "
                              f"found {int((arr < 0).sum())} negative value(s)")
         if arr.size == 0 or arr.max() <= 62:
             return arr.astype(np.int8, copy=False)
-    r = as_scores(arr, name)
+    r = v.check_finite(arr, name, min_size=0)
     if r.size and r.min() < 0:
         raise ValueError(f"`{name}` must be >= 0 (graded: 0 none, 1 click, 2 purchase), "
                          f"found {int((r < 0).sum())} negative value(s)")
@@ -252,12 +252,12 @@ def _chunk_metrics(s: np.ndarray, rel: np.ndarray, gain: str, ks: list[int], tie
                 out["mrr"] = np.where(has, (prob / (aa + j)).sum(axis=1), np.nan)
     if redo is not None:
         sub, _ = _chunk_metrics(s[redo], rel[redo], gain, ks, ties, want, full=True)
-        for nm, v in sub.items():
-            out[nm][redo] = v
+        for nm, vals in sub.items():
+            out[nm][redo] = vals
     return out, n_rel
 
 
-def per_request_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Sequence[int] = 10,
+def per_request_metrics(group_ids: Any, scores: Any, relevance: Any, *, k: int | Sequence[int] = 10,
                         metrics: Sequence[str] = ("ndcg", "mrr", "recall"),
                         gain: str = "exponential", ties: str = "average",
                         n_threads: int | None = None) -> PerRequestMetrics:
@@ -266,7 +266,7 @@ def per_request_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Se
 
     Parameters
     ----------
-    groups : array-like, shape (n,)
+    group_ids : array-like, shape (n,)
         Request id of each row (any hashable numpy dtype: ints, strings).
     scores : array-like of float, shape (n,)
         The model's scores (finite); higher ranks first.
@@ -287,11 +287,11 @@ def per_request_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Se
     want = set(metrics)
     if not want or not want <= {"ndcg", "mrr", "recall"}:
         raise ValueError(f"`metrics` must be a non-empty subset of ('ndcg', 'mrr', 'recall'), got {metrics!r}")
-    raw_groups = as_1d(groups, "groups")
-    s = as_scores(scores, "scores")
+    raw_groups = v.as_1d(group_ids, "group_ids")
+    s = v.check_finite(scores, "scores", min_size=0)
     rel = _as_relevance(relevance)
     if not (raw_groups.size == s.size == rel.size):
-        raise ValueError(f"length mismatch: `groups` has {raw_groups.size}, `scores` has {s.size}, "
+        raise ValueError(f"length mismatch: `group_ids` has {raw_groups.size}, `scores` has {s.size}, "
                          f"`relevance` has {rel.size}")
     n = s.size
     names = [f"{m}@{kk}" for m in ("ndcg", "recall") if m in want for kk in ks]
@@ -303,18 +303,18 @@ def per_request_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Se
                                  {nm: e.copy() for nm in names})
     numeric = np.issubdtype(raw_groups.dtype, np.number)
     if numeric and np.issubdtype(raw_groups.dtype, np.floating) and np.isnan(raw_groups).any():
-        raise ValueError("`groups` contains NaN group id(s)")
+        raise ValueError(f"`group_ids` contains {int(np.isnan(raw_groups).sum())} NaN/null id(s)")
     if numeric and (raw_groups[1:] >= raw_groups[:-1]).all():
         raw_sorted = raw_groups            # already grouped (sorted ids): no sort, no codes
     else:
-        codes, _ = as_group_ids(raw_groups, "groups")
+        codes, _ = v.group_codes(raw_groups, "group_ids", sort=True)
         order = np.argsort(codes, kind="stable")
         s, rel, raw_sorted = s[order], rel[order], raw_groups[order]
     brk = np.flatnonzero(raw_sorted[1:] != raw_sorted[:-1]) + 1
     starts = np.concatenate(([0], brk, [n])).astype(np.int64)
     lengths = np.diff(starts)
     n_groups = lengths.size
-    group_ids = raw_sorted[starts[:-1]]
+    distinct_ids = raw_sorted[starts[:-1]]
     values = {nm: np.full(n_groups, np.nan) for nm in names}
     n_rel_all = np.zeros(n_groups, dtype=np.int64)
     # buckets of similar length: widths up to 2x the shortest list in the bucket;
@@ -343,8 +343,8 @@ def per_request_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Se
             ms[row, col] = s[src]
             mr[row, col] = rel[src]
         out, n_rel = _chunk_metrics(ms, mr, gain, ks, ties, want)
-        for nm, v in out.items():
-            values[nm][gi] = v
+        for nm, vals in out.items():
+            values[nm][gi] = vals
         n_rel_all[gi] = n_rel.astype(np.int64)
 
     n_threads = _n_threads(n_threads, len(tasks))
@@ -354,17 +354,17 @@ def per_request_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Se
     else:  # numpy releases the GIL in sorts, gathers and ufuncs
         with ThreadPoolExecutor(n_threads) as pool:
             list(pool.map(run, tasks))
-    return PerRequestMetrics(group_ids, lengths.astype(np.int64), n_rel_all, values)
+    return PerRequestMetrics(distinct_ids, lengths.astype(np.int64), n_rel_all, values)
 
 
-def _cluster_of_groups(clusters: Any, groups: Any, n: int) -> np.ndarray:
+def _cluster_of_groups(clusters: Any, group_ids: Any, n: int) -> np.ndarray:
     """Cluster id per request (first row of each request, request order as in
     per_request_metrics); checks that it is constant within a request."""
-    c = as_1d(clusters, "clusters")
+    c = v.as_1d(clusters, "clusters")
     if c.size != n:
-        raise ValueError(f"length mismatch: `groups` has {n}, `clusters` has {c.size}")
-    codes, g = as_group_ids(groups, "groups")
-    ccodes, _ = as_group_ids(c, "clusters")
+        raise ValueError(f"length mismatch: `group_ids` has {n}, `clusters` has {c.size}")
+    codes, g = v.group_codes(group_ids, "group_ids", sort=True)
+    ccodes, _ = v.group_codes(c, "clusters", sort=True)
     first = np.full(g, -1, dtype=np.int64)
     first[codes[::-1]] = ccodes[::-1]
     if (first[codes] != ccodes).any():
@@ -372,33 +372,33 @@ def _cluster_of_groups(clusters: Any, groups: Any, n: int) -> np.ndarray:
     return first
 
 
-def _summarise(name: str, v: np.ndarray, clusters_g: np.ndarray | None, n_boot: int,
-               seed: int | None, confidence: float) -> MetricResult:
-    defined = ~np.isnan(v)
+def _summarise(name: str, values: np.ndarray, clusters_g: np.ndarray | None, n_bootstrap: int,
+               random_state: Any, alpha: float) -> MetricResult:
+    defined = ~np.isnan(values)
     n_excl = int((~defined).sum())
-    if v.size == 0:
-        return undefined(name, "empty input", confidence=confidence)
+    if values.size == 0:
+        return undefined(name, "empty input", alpha=alpha)
     if not defined.any():
         return undefined(name, "undefined: no request has a relevant item (relevance > 0)",
-                         n_excluded=n_excl, confidence=confidence)
-    if n_boot and n_boot > 0:
-        vv = v[defined]
+                         n_excluded=n_excl, alpha=alpha)
+    if n_bootstrap and n_bootstrap > 0:
+        vv = values[defined]
         cl = clusters_g[defined] if clusters_g is not None else np.arange(vv.size)
-        codes, nc = as_group_ids(cl, "clusters")
+        codes, nc = v.group_codes(cl, "clusters", sort=True)
         sums = np.bincount(codes, weights=vv, minlength=nc)
         cnts = np.bincount(codes, minlength=nc).astype(np.float64)
-        reps = np.array([(c @ sums) / (c @ cnts) for c in bootstrap_group_counts(nc, n_boot, seed)])
+        reps = np.array([(c @ sums) / (c @ cnts) for c in bootstrap_group_counts(nc, n_bootstrap, random_state)])
         return bootstrap_result(name, float(vv.mean()), reps, n=int(vv.size), n_groups=nc,
-                                confidence=confidence, n_excluded=n_excl)
-    return mean_with_clt(v, name=name, clusters=clusters_g, confidence=confidence,
+                                alpha=alpha, n_excluded=n_excl)
+    return mean_with_clt(values, name=name, group_ids=clusters_g, alpha=alpha,
                          bounds=(0.0, 1.0))
 
 
-def ranking_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Sequence[int] = 10,
+def ranking_metrics(group_ids: Any, scores: Any, relevance: Any, *, k: int | Sequence[int] = 10,
                     metrics: Sequence[str] = ("ndcg", "mrr", "recall"),
                     gain: str = "exponential", ties: str = "average", clusters: Any = None,
-                    n_boot: int = 0, seed: int | None = 0,
-                    confidence: float = 0.95) -> dict[str, MetricResult]:
+                    n_bootstrap: int = 0, random_state: Any = 0,
+                    alpha: float = 0.05) -> dict[str, MetricResult]:
     r"""Mean NDCG@K / MRR / recall@K over requests, each with its interval.
 
     Each metric is the mean over requests with at least one relevant item of
@@ -407,8 +407,8 @@ def ranking_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Sequen
     * default: CLT over requests, :math:`s/\sqrt{n}`;
     * ``clusters`` (one id per row, constant within a request, e.g. user_id):
       cluster-robust standard error over clusters;
-    * ``n_boot > 0``: percentile bootstrap over clusters (or requests),
-      vectorised on per-cluster sums, seeded by ``seed``.
+    * ``n_bootstrap > 0``: percentile bootstrap over clusters (or requests),
+      vectorised on per-cluster sums, seeded by ``random_state``.
 
     Returns
     -------
@@ -416,28 +416,27 @@ def ranking_metrics(groups: Any, scores: Any, relevance: Any, *, k: int | Sequen
         Keys ``"ndcg@K"``, ``"recall@K"`` for every K, and ``"mrr"``. ``n`` =
         requests in the mean, ``n_excluded`` = requests with no relevant item.
     """
-    confidence = check_confidence(confidence)
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"`n_boot` must be an integer >= 0, got {n_boot!r}")
-    pr = per_request_metrics(groups, scores, relevance, k=k, metrics=metrics, gain=gain, ties=ties)
+    alpha = v.check_alpha(alpha)
+    n_bootstrap = v.check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    pr = per_request_metrics(group_ids, scores, relevance, k=k, metrics=metrics, gain=gain, ties=ties)
     cg = None
     if clusters is not None:
-        cg = _cluster_of_groups(clusters, groups, len(as_1d(groups, "groups")))
-    return {nm: _summarise(nm, v, cg, n_boot, seed, confidence) for nm, v in pr.values.items()}
+        cg = _cluster_of_groups(clusters, group_ids, len(v.as_1d(group_ids, "group_ids")))
+    return {nm: _summarise(nm, vals, cg, n_bootstrap, random_state, alpha) for nm, vals in pr.values.items()}
 
 
-def _single(metric: str, groups, scores, relevance, k, **kw):
+def _single(metric: str, group_ids, scores, relevance, k, **kw):
     ks, scalar = _check_ks(k) if k is not None else ([1], True)
-    res = ranking_metrics(groups, scores, relevance, k=ks, metrics=(metric,), **kw)
+    res = ranking_metrics(group_ids, scores, relevance, k=ks, metrics=(metric,), **kw)
     if metric == "mrr":
         return res["mrr"]
     out = {kk: res[f"{metric}@{kk}"] for kk in ks}
     return out[ks[0]] if scalar else out
 
 
-def ndcg_at_k(groups: Any, scores: Any, relevance: Any, k: int | Sequence[int] = 10, *,
+def ndcg_at_k(group_ids: Any, scores: Any, relevance: Any, k: int | Sequence[int] = 10, *,
               gain: str = "exponential", ties: str = "average", clusters: Any = None,
-              n_boot: int = 0, seed: int | None = 0, confidence: float = 0.95,
+              n_bootstrap: int = 0, random_state: Any = 0, alpha: float = 0.05,
               ) -> MetricResult | dict[int, MetricResult]:
     r"""Mean NDCG@K over requests.
 
@@ -456,57 +455,57 @@ def ndcg_at_k(groups: Any, scores: Any, relevance: Any, k: int | Sequence[int] =
     ----------
     Jaervelin and Kekaelaeinen (2002); Burges et al. (2005).
     """
-    return _single("ndcg", groups, scores, relevance, k, gain=gain, ties=ties, clusters=clusters,
-                   n_boot=n_boot, seed=seed, confidence=confidence)
+    return _single("ndcg", group_ids, scores, relevance, k, gain=gain, ties=ties, clusters=clusters,
+                   n_bootstrap=n_bootstrap, random_state=random_state, alpha=alpha)
 
 
-def recall_at_k(groups: Any, scores: Any, relevance: Any, k: int | Sequence[int] = 10, *,
-                ties: str = "average", clusters: Any = None, n_boot: int = 0,
-                seed: int | None = 0, confidence: float = 0.95,
+def recall_at_k(group_ids: Any, scores: Any, relevance: Any, k: int | Sequence[int] = 10, *,
+                ties: str = "average", clusters: Any = None, n_bootstrap: int = 0,
+                random_state: Any = 0, alpha: float = 0.05,
                 ) -> MetricResult | dict[int, MetricResult]:
     r"""Mean recall@K: :math:`|\{\text{relevant in top } K\}| / |\{\text{relevant}\}|`
     per request, averaged over requests with a relevant item (relevant =
     ``relevance > 0``). A tie block straddling the cutoff counts pro rata."""
-    return _single("recall", groups, scores, relevance, k, ties=ties, clusters=clusters,
-                   n_boot=n_boot, seed=seed, confidence=confidence)
+    return _single("recall", group_ids, scores, relevance, k, ties=ties, clusters=clusters,
+                   n_bootstrap=n_bootstrap, random_state=random_state, alpha=alpha)
 
 
-def mrr(groups: Any, scores: Any, relevance: Any, *, ties: str = "average", clusters: Any = None,
-        n_boot: int = 0, seed: int | None = 0, confidence: float = 0.95) -> MetricResult:
+def mrr(group_ids: Any, scores: Any, relevance: Any, *, ties: str = "average", clusters: Any = None,
+        n_bootstrap: int = 0, random_state: Any = 0, alpha: float = 0.05) -> MetricResult:
     r"""Mean reciprocal rank :math:`\frac1{|Q|}\sum_q 1/r_1(q)` of the first
     relevant item (``relevance > 0``), no cutoff (Voorhees, 1999). With tied
     scores, :math:`E[1/r_1]` over random orders of the tied items."""
-    return _single("mrr", groups, scores, relevance, None, ties=ties, clusters=clusters,
-                   n_boot=n_boot, seed=seed, confidence=confidence)
+    return _single("mrr", group_ids, scores, relevance, None, ties=ties, clusters=clusters,
+                   n_bootstrap=n_bootstrap, random_state=random_state, alpha=alpha)
 
 
-def ranking_deltas(groups: Any, scores: Any, scores_baseline: Any, relevance: Any, *,
+def ranking_deltas(group_ids: Any, scores: Any, scores_baseline: Any, relevance: Any, *,
                    k: int | Sequence[int] = 10,
                    metrics: Sequence[str] = ("ndcg", "mrr", "recall"),
                    gain: str = "exponential", ties: str = "average", clusters: Any = None,
-                   n_boot: int = 0, seed: int | None = 0,
-                   confidence: float = 0.95) -> dict[str, MetricResult]:
+                   n_bootstrap: int = 0, random_state: Any = 0,
+                   alpha: float = 0.05) -> dict[str, MetricResult]:
     r"""Paired differences model - baseline of the ranking metrics on the same
     requests: :math:`\hat\Delta = \frac1n\sum_q (m_q^{A} - m_q^{B})`.
 
     Both models re-rank the same logged lists, so the same requests are
     defined (or excluded) for both. Standard error: CLT of the per-request
-    differences (cluster-robust with ``clusters``), or with ``n_boot > 0`` a
+    differences (cluster-robust with ``clusters``), or with ``n_bootstrap > 0`` a
     paired percentile bootstrap (the same resamples for both models). Keys are
     ``"delta_ndcg@K"`` etc.; ``extra`` holds ``model`` and ``baseline`` means.
     """
-    confidence = check_confidence(confidence)
-    pa = per_request_metrics(groups, scores, relevance, k=k, metrics=metrics, gain=gain, ties=ties)
-    pb = per_request_metrics(groups, scores_baseline, relevance, k=k, metrics=metrics, gain=gain,
+    alpha = v.check_alpha(alpha)
+    pa = per_request_metrics(group_ids, scores, relevance, k=k, metrics=metrics, gain=gain, ties=ties)
+    pb = per_request_metrics(group_ids, scores_baseline, relevance, k=k, metrics=metrics, gain=gain,
                              ties=ties)
     cg = None
     if clusters is not None:
-        cg = _cluster_of_groups(clusters, groups, len(as_1d(groups, "groups")))
+        cg = _cluster_of_groups(clusters, group_ids, len(v.as_1d(group_ids, "group_ids")))
     out = {}
     for nm in pa.values:
         a, b = pa.values[nm], pb.values[nm]
-        if n_boot and n_boot > 0:
-            res = _summarise(f"delta_{nm}", a - b, cg, n_boot, seed, confidence)
+        if n_bootstrap and n_bootstrap > 0:
+            res = _summarise(f"delta_{nm}", a - b, cg, n_bootstrap, random_state, alpha)
             both = ~np.isnan(a - b)
             from dataclasses import replace
             if both.any():
@@ -517,8 +516,8 @@ def ranking_deltas(groups: Any, scores: Any, scores_baseline: Any, relevance: An
             if np.isnan(a).all():
                 out[f"delta_{nm}"] = undefined(
                     f"delta_{nm}", "undefined: no request has a relevant item (relevance > 0)"
-                    if a.size else "empty input", n_excluded=int(a.size), confidence=confidence)
+                    if a.size else "empty input", n_excluded=int(a.size), alpha=alpha)
                 continue
-            res = paired_mean_delta(a, b, name=f"delta_{nm}", clusters=cg, confidence=confidence)
+            res = paired_mean_delta(a, b, name=f"delta_{nm}", group_ids=cg, alpha=alpha)
             out[f"delta_{nm}"] = res
     return out

@@ -3,12 +3,12 @@ deltas against a baseline model) in one call, with one set of bootstrap
 resamples shared by every bootstrapped metric -- which is what makes the
 deltas paired.
 
-* ROC AUC: DeLong (rows independent) or group bootstrap (``groups`` given);
+* ROC AUC: DeLong (rows independent) or group bootstrap (``group_ids`` given);
   delta: paired DeLong or the same group bootstrap.
 * Average precision, ECE (equal-width and equal-mass): percentile bootstrap
-  over ``groups`` (rows if None).
+  over ``group_ids`` (rows if None).
 * Log-loss, Brier score, calibration-in-the-large: CLT (cluster-robust over
-  ``groups``); deltas: paired CLT of per-row differences.
+  ``group_ids``); deltas: paired CLT of per-row differences.
 
 Vectorisation: the ECE bin sums of every replicate are one matrix product
 (replicate counts x per-group bin sums); AUC/AP per replicate are two
@@ -21,14 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import (
-    as_binary_labels,
-    as_group_ids,
-    as_probabilities,
-    check_confidence,
-    check_positive_int,
-    check_same_length,
-)
+from receval import _validation as v
 from .calibration import EceBootstrap, calibration_in_the_large
 from .classification import BinaryScoreTable, _ap_from_sorted, _placements, brier_score, log_loss
 from .classification import roc_auc, roc_auc_delta, average_precision
@@ -40,9 +33,9 @@ __all__ = ["classification_metrics"]
 
 
 def classification_metrics(y_true: Any, y_prob: Any, *, y_prob_baseline: Any = None,
-                           groups: Any = None, n_bins: int = 10, n_boot: int = 200,
-                           seed: int | None = 0, eps: float | None = None,
-                           confidence: float = 0.95) -> dict[str, MetricResult]:
+                           group_ids: Any = None, n_bins: int = 10, n_bootstrap: int = 200,
+                           random_state: Any = 0, eps: float | None = None,
+                           alpha: float = 0.05) -> dict[str, MetricResult]:
     """All classification and calibration metrics of one model, with intervals.
 
     Parameters
@@ -54,16 +47,18 @@ def classification_metrics(y_true: Any, y_prob: Any, *, y_prob_baseline: Any = N
     y_prob_baseline : array-like, optional
         A baseline model's probabilities on the same rows: adds ``delta_*``
         entries (model - baseline) with paired intervals.
-    groups : array-like, shape (n,), optional
+    group_ids : array-like, shape (n,), optional
         Resampling unit (request_id or user_id). None = rows are independent.
     n_bins : int, default 10
         Bins for ECE (equal-width ``ece_uniform`` and equal-mass ``ece_quantile``).
-    n_boot : int, default 200
-        Bootstrap replicates for AP, ECE (and AUC with ``groups``); 0 = none.
-    seed : int, default 0
+    n_bootstrap : int, default 200
+        Bootstrap replicates for AP, ECE (and AUC with ``group_ids``); 0 = none.
+    random_state : int, numpy Generator or None, default 0
+        Seed of the shared bootstrap resamples.
     eps : float, optional
         Log-loss clipping (default ``np.finfo(float).eps``).
-    confidence : float, default 0.95
+    alpha : float, default 0.05
+        Significance level: intervals have coverage ``1 - alpha``.
 
     Returns
     -------
@@ -72,58 +67,56 @@ def classification_metrics(y_true: Any, y_prob: Any, *, y_prob_baseline: Any = N
         ``calibration_in_the_large``, ``ece_uniform``, ``ece_quantile`` and, with
         a baseline, ``delta_<name>`` for each.
     """
-    confidence = check_confidence(confidence)
-    n_bins = check_positive_int(n_bins, "n_bins")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"`n_boot` must be an integer >= 0, got {n_boot!r}")
-    y = as_binary_labels(y_true, "y_true")
-    p = as_probabilities(y_prob, "y_prob")
-    pb = None if y_prob_baseline is None else as_probabilities(y_prob_baseline, "y_prob_baseline")
-    n = check_same_length(y_true=y, y_prob=p, y_prob_baseline=pb)
-    if groups is not None:
-        codes, n_groups = as_group_ids(groups, "groups")
-        check_same_length(y_true=y, groups=codes)
+    alpha = v.check_alpha(alpha)
+    n_bins = v.check_int(n_bins, "n_bins", minimum=1)
+    n_bootstrap = v.check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    y = v.check_binary(y_true, "y_true")
+    p = v.check_probability(y_prob, "y_prob", min_size=0)
+    pb = None if y_prob_baseline is None else v.check_probability(y_prob_baseline, "y_prob_baseline", min_size=0)
+    n = v.check_lengths(y_true=y, y_prob=p, y_prob_baseline=pb)
+    if group_ids is not None:
+        codes, n_groups = v.group_codes(group_ids, "group_ids", n=n, sort=True)
     else:
         codes, n_groups = np.arange(n), n
     out: dict[str, MetricResult] = {}
     models = {"": p} if pb is None else {"": p, "baseline": pb}
-    # row-mean metrics: CLT (cluster-robust with groups)
+    # row-mean metrics: CLT (cluster-robust with group_ids)
     for key, q in models.items():
         if key:
             continue
-        out["log_loss"] = log_loss(y, q, eps=eps, groups=groups, confidence=confidence)
-        out["brier_score"] = brier_score(y, q, groups=groups, confidence=confidence)
-        out["calibration_in_the_large"] = calibration_in_the_large(y, q, groups=groups,
-                                                                   confidence=confidence)
+        out["log_loss"] = log_loss(y, q, eps=eps, group_ids=group_ids, alpha=alpha)
+        out["brier_score"] = brier_score(y, q, group_ids=group_ids, alpha=alpha)
+        out["calibration_in_the_large"] = calibration_in_the_large(y, q, group_ids=group_ids,
+                                                                   alpha=alpha)
     if pb is not None:
         e = float(np.finfo(np.float64).eps) if eps is None else eps
         ll = lambda q: -np.log(np.where(y, np.clip(q, e, 1 - e), 1 - np.clip(q, e, 1 - e)))  # noqa: E731
-        cl = None if groups is None else codes
+        cl = None if group_ids is None else codes
         out["delta_log_loss"] = paired_mean_delta(ll(p), ll(pb), name="delta_log_loss",
-                                                  clusters=cl, confidence=confidence)
+                                                  group_ids=cl, alpha=alpha)
         out["delta_brier_score"] = paired_mean_delta((p - y) ** 2, (pb - y) ** 2,
-                                                     name="delta_brier_score", clusters=cl,
-                                                     confidence=confidence)
+                                                     name="delta_brier_score", group_ids=cl,
+                                                     alpha=alpha)
         out["delta_calibration_in_the_large"] = paired_mean_delta(
-            p - y, pb - y, name="delta_calibration_in_the_large", clusters=cl, confidence=confidence)
+            p - y, pb - y, name="delta_calibration_in_the_large", group_ids=cl, alpha=alpha)
     n_pos = int(y.sum())
     if n == 0 or n_pos in (0, n):  # rank metrics undefined: say why, do not crash
-        out["roc_auc"] = roc_auc(y, p, confidence=confidence)
-        out["average_precision"] = average_precision(y, p, n_boot=0, confidence=confidence)
+        out["roc_auc"] = roc_auc(y, p, alpha=alpha)
+        out["average_precision"] = average_precision(y, p, n_bootstrap=0, alpha=alpha)
         if n == 0:
             for nm in ("ece_uniform", "ece_quantile"):
-                out[nm] = undefined(nm, "empty input", confidence=confidence)
+                out[nm] = undefined(nm, "empty input", alpha=alpha)
     # AUC with DeLong when rows are independent
-    if groups is None and n_pos not in (0, n):
-        out["roc_auc"] = roc_auc(y, p, confidence=confidence)
+    if group_ids is None and n_pos not in (0, n):
+        out["roc_auc"] = roc_auc(y, p, alpha=alpha)
         if pb is not None:
-            out["delta_roc_auc"] = roc_auc_delta(y, p, pb, confidence=confidence)
+            out["delta_roc_auc"] = roc_auc_delta(y, p, pb, alpha=alpha)
     if n == 0:
         return {k: v for k, v in out.items() if v is not None}
     yf = y.astype(np.float64)
     # shared bootstrap
     boot_rank = n_pos not in (0, n)
-    tables = {key: BinaryScoreTable(y, q) for key, q in models.items()} if (boot_rank and n_boot) else {}
+    tables = {key: BinaryScoreTable(y, q) for key, q in models.items()} if (boot_rank and n_bootstrap) else {}
     eces = {(key, st): EceBootstrap(models[key], yf, codes, n_groups, n_bins, st)
             for key in models for st in ("uniform", "quantile")}
     points: dict[str, float] = {}
@@ -138,7 +131,7 @@ def classification_metrics(y_true: Any, y_prob: Any, *, y_prob_baseline: Any = N
         for st in ("uniform", "quantile"):
             points[f"{key}ece_{st}"] = eces[(key, st)].value
     reps: dict[str, list] = {k: [] for k in points}
-    if n_boot:
+    if n_bootstrap:
         for tb in tables.values():
             tb.group_matrices(codes, n_groups)
 
@@ -148,46 +141,46 @@ def classification_metrics(y_true: Any, y_prob: Any, *, y_prob_baseline: Any = N
                 r[f"{key}auc"], r[f"{key}ap"] = tb.batch_auc_ap(C)
             return r
 
-        for r in map_batches(one_batch, bootstrap_count_batches(n_groups, n_boot, seed)):
-            for key, v in r.items():
-                reps[key].extend(v)
-    kw = dict(n=n, n_groups=n_groups, confidence=confidence,
-              resampled="groups" if groups is not None else "rows")
+        for r in map_batches(one_batch, bootstrap_count_batches(n_groups, n_bootstrap, random_state)):
+            for key, vals in r.items():
+                reps[key].extend(vals)
+    kw = dict(n=n, n_groups=n_groups, alpha=alpha,
+              resampled="groups" if group_ids is not None else "rows")
 
     # AUC and AP are close to normal: normal bootstrap intervals; ECE is skewed: percentile.
     def interval(key):
         return "percentile" if "ece_" in key else "normal"
 
     def res(name, key):
-        if not n_boot:
-            return MetricResult(name, points[key], n=n, confidence=confidence)
+        if not n_bootstrap:
+            return MetricResult(name, points[key], n=n, alpha=alpha)
         return bootstrap_result(name, points[key], np.asarray(reps[key]), interval=interval(key),
                                 bounds=(0.0, 1.0), **kw)
 
     def delta(name, key):
         d = points[key] - points["baseline" + key]
-        if not n_boot:
-            return MetricResult(name, d, n=n, confidence=confidence)
+        if not n_bootstrap:
+            return MetricResult(name, d, n=n, alpha=alpha)
         r = np.asarray(reps[key]) - np.asarray(reps["baseline" + key])
         return bootstrap_result(name, d, r, model=points[key], baseline=points["baseline" + key],
                                 interval=interval(key), bounds=(-1.0, 1.0), **kw)
 
     if boot_rank:
         out["average_precision"] = res("average_precision", "ap")
-        if groups is not None:
+        if group_ids is not None:
             out["roc_auc"] = res("roc_auc", "auc")
         if pb is not None:
             out["delta_average_precision"] = delta("delta_average_precision", "ap")
-            if groups is not None:
+            if group_ids is not None:
                 out["delta_roc_auc"] = delta("delta_roc_auc", "auc")
     elif pb is not None:
         out["delta_roc_auc"] = roc_auc_delta(y, p, pb)
-        ap_a, ap_b = out["average_precision"], average_precision(y, pb, n_boot=0)
+        ap_a, ap_b = out["average_precision"], average_precision(y, pb, n_bootstrap=0)
         out["delta_average_precision"] = (
             MetricResult("delta_average_precision", ap_a.value - ap_b.value, n=n,
-                         confidence=confidence, extra={"model": ap_a.value, "baseline": ap_b.value})
+                         alpha=alpha, extra={"model": ap_a.value, "baseline": ap_b.value})
             if ap_a.is_defined else
-            undefined("delta_average_precision", ap_a.reason or "undefined", n=n, confidence=confidence))
+            undefined("delta_average_precision", ap_a.reason or "undefined", n=n, alpha=alpha))
     for st in ("uniform", "quantile"):
         out[f"ece_{st}"] = res(f"ece_{st}", f"ece_{st}")
         if pb is not None:

@@ -28,7 +28,7 @@ class MetricResult:
     std_error : float
         Standard error of ``value`` (``nan`` when not available).
     ci_low, ci_high : float
-        Two-sided interval at level ``confidence`` (``nan`` when not available).
+        Two-sided ``1 - alpha`` interval (``nan`` when not available).
     n : int
         Number of units that entered the estimate (rows for row-level metrics,
         requests for ranking metrics).
@@ -42,8 +42,8 @@ class MetricResult:
         How the interval was obtained: ``"delong"``, ``"paired_delong"``,
         ``"bootstrap_normal"``, ``"bootstrap_percentile"``, ``"clt"``, ``"clt_cluster"``, ``"wilson"`` or
         ``"none"``.
-    confidence : float
-        Interval level, e.g. 0.95.
+    alpha : float
+        Significance level of the interval (0.05: a 95% interval).
     reason : str or None
         Why the metric is undefined (``value`` is ``nan``); ``None`` otherwise.
     extra : dict
@@ -60,7 +60,7 @@ class MetricResult:
     n_groups: int | None = None
     n_excluded: int = 0
     method: str = "none"
-    confidence: float = 0.95
+    alpha: float = 0.05
     reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -81,7 +81,7 @@ class MetricResult:
 
 
 def undefined(name: str, reason: str, *, n: int = 0, n_excluded: int = 0,
-              confidence: float = 0.95, **extra: Any) -> MetricResult:
+              alpha: float = 0.05, **extra: Any) -> MetricResult:
     """A :class:`MetricResult` for a metric that is undefined on its input."""
     return MetricResult(name=name, value=math.nan, n=int(n), n_excluded=int(n_excluded),
-                        confidence=confidence, reason=reason, extra=dict(extra))
+                        alpha=alpha, reason=reason, extra=dict(extra))

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from scipy import stats
 
-from ._validation import as_group_ids, check_confidence, check_positive_int
+from receval import _validation as v
 from .results import MetricResult, undefined
 
 __all__ = [
@@ -45,46 +45,46 @@ __all__ = [
 ]
 
 
-def z_value(confidence: float = 0.95) -> float:
-    """Two-sided standard-normal quantile: ``z = Phi^{-1}((1 + confidence) / 2)``."""
-    confidence = check_confidence(confidence)
-    return float(stats.norm.ppf(0.5 + confidence / 2.0))
+def z_value(alpha: float = 0.05) -> float:
+    """Two-sided standard-normal quantile: ``z = Phi^{-1}(1 - alpha / 2)``."""
+    alpha = v.check_alpha(alpha)
+    return float(stats.norm.ppf(1.0 - alpha / 2.0))
 
 
-def normal_interval(value: float, std_error: float, confidence: float = 0.95,
+def normal_interval(value: float, std_error: float, alpha: float = 0.05,
                     bounds: tuple[float, float] | None = None) -> tuple[float, float]:
     """Wald interval ``value -/+ z * std_error``, clipped to ``bounds`` if given."""
     if not (math.isfinite(value) and math.isfinite(std_error)):
         return math.nan, math.nan
-    z = z_value(confidence)
+    z = z_value(alpha)
     lo, hi = value - z * std_error, value + z * std_error
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return float(lo), float(hi)
 
 
-def bootstrap_group_counts(n_groups: int, n_boot: int = 200, seed: int | None = 0,
+def bootstrap_group_counts(n_groups: int, n_bootstrap: int = 200, random_state: Any = 0,
                            ) -> Iterator[np.ndarray]:
-    """Yield ``n_boot`` vectors of multinomial counts: how often each of the
+    """Yield ``n_bootstrap`` vectors of multinomial counts: how often each of the
     ``n_groups`` groups is drawn in a with-replacement resample of size
-    ``n_groups``. Seeded (``numpy.random.default_rng(seed)``) and reproducible.
+    ``n_groups``. Seeded: an int ``random_state`` gives the same draws on every call.
     """
-    n_boot = check_positive_int(n_boot, "n_boot")
-    n_groups = check_positive_int(n_groups, "n_groups")
-    rng = np.random.default_rng(seed)
-    for _ in range(n_boot):
+    n_bootstrap = v.check_int(n_bootstrap, "n_bootstrap", minimum=1)
+    n_groups = v.check_int(n_groups, "n_groups", minimum=1)
+    rng = v.check_random_state(random_state)
+    for _ in range(n_bootstrap):
         draws = rng.integers(0, n_groups, size=n_groups)
         yield np.bincount(draws, minlength=n_groups).astype(np.float64)
 
 
-def bootstrap_count_batches(n_groups: int, n_boot: int = 200, seed: int | None = 0,
+def bootstrap_count_batches(n_groups: int, n_bootstrap: int = 200, random_state: Any = 0,
                             batch: int | None = None) -> Iterator[np.ndarray]:
     """The resamples of :func:`bootstrap_group_counts` (same seed, same draws),
     stacked in batches: arrays of shape (<= batch, n_groups). Default batch:
     16, fewer when ``n_groups`` is large (at most ~2**24 counts, 128 MB, a batch)."""
     if batch is None:
         batch = max(1, min(16, (1 << 24) // max(int(n_groups), 1)))
-    gen = bootstrap_group_counts(n_groups, n_boot, seed)
+    gen = bootstrap_group_counts(n_groups, n_bootstrap, random_state)
     while True:
         chunk = [c for _, c in zip(range(batch), gen)]
         if not chunk:
@@ -111,8 +111,8 @@ def map_batches(fn: Callable[[np.ndarray], Any], batches, n_threads: int | None 
     return out
 
 
-def bootstrap_over_groups(statistic: Callable[[np.ndarray], Any], groups: Any,
-                          n_boot: int = 200, seed: int | None = 0) -> np.ndarray:
+def bootstrap_over_groups(statistic: Callable[[np.ndarray], Any], group_ids: Any,
+                          n_bootstrap: int = 200, random_state: Any = 0) -> np.ndarray:
     """Bootstrap replicates of a weighted statistic, resampling groups.
 
     Parameters
@@ -121,47 +121,46 @@ def bootstrap_over_groups(statistic: Callable[[np.ndarray], Any], groups: Any,
         ``statistic(row_weights) -> float or 1-d array``; must compute the
         statistic with non-negative row weights (weight 1 everywhere gives the
         point estimate).
-    groups : array-like, shape (n_rows,)
+    group_ids : array-like, shape (n_rows,)
         Group id of each row (request_id, user_id, ...).
-    n_boot : int, default 200
+    n_bootstrap : int, default 200
         Number of replicates.
-    seed : int, default 0
-        Seed of ``numpy.random.default_rng``; the same seed gives the same
-        resamples, which is what makes paired deltas paired.
+    random_state : int, numpy Generator or None, default 0
+        Seed of the resamples; the same int seed gives the same resamples, which is
+        what makes paired deltas paired.
 
     Returns
     -------
-    ndarray, shape (n_boot,) or (n_boot, k)
+    ndarray, shape (n_bootstrap,) or (n_bootstrap, k)
         Replicates; NaN where the statistic is undefined on a resample.
     """
-    codes, n_groups = as_group_ids(groups, "groups")
+    codes, n_groups = v.group_codes(group_ids, "group_ids", sort=True)
     if n_groups == 0:
-        raise ValueError("`groups` is empty: nothing to resample")
+        raise ValueError("`group_ids` is empty: nothing to resample")
     reps = []
-    for counts in bootstrap_group_counts(n_groups, n_boot, seed):
+    for counts in bootstrap_group_counts(n_groups, n_bootstrap, random_state):
         reps.append(np.asarray(statistic(counts[codes]), dtype=np.float64))
     return np.asarray(reps)
 
 
-def percentile_interval(replicates: np.ndarray, confidence: float = 0.95,
+def percentile_interval(replicates: np.ndarray, alpha: float = 0.05,
                         ) -> tuple[float, float, float]:
     """Percentile interval and bootstrap standard error of 1-d replicates.
 
     Returns ``(std_error, ci_low, ci_high)``; replicates that are NaN (metric
     undefined on that resample) are dropped. All NaN if fewer than 2 remain.
     """
-    confidence = check_confidence(confidence)
+    alpha = v.check_alpha(alpha)
     reps = np.asarray(replicates, dtype=np.float64)
     reps = reps[np.isfinite(reps)]
     if reps.size < 2:
         return math.nan, math.nan, math.nan
-    alpha = 1.0 - confidence
     lo, hi = np.quantile(reps, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(reps.std(ddof=1)), float(lo), float(hi)
 
 
 def bootstrap_result(name: str, value: float, replicates: np.ndarray, *, n: int,
-                     n_groups: int, confidence: float = 0.95, n_excluded: int = 0,
+                     n_groups: int, alpha: float = 0.05, n_excluded: int = 0,
                      interval: str = "percentile", bounds: tuple[float, float] | None = None,
                      **extra: Any) -> MetricResult:
     """Wrap a point estimate and its bootstrap replicates in a :class:`MetricResult`.
@@ -173,16 +172,16 @@ def bootstrap_result(name: str, value: float, replicates: np.ndarray, *, n: int,
     stably than the 2.5% and 97.5% quantiles, whose noise costs coverage. A normal
     interval is clipped to the statistic's ``bounds``.
     """
-    se, lo, hi = percentile_interval(replicates, confidence)
+    se, lo, hi = percentile_interval(replicates, alpha)
     if interval == "normal":
-        lo, hi = normal_interval(value, se, confidence, bounds)
+        lo, hi = normal_interval(value, se, alpha, bounds)
     elif interval != "percentile":
         raise ValueError(f"interval must be 'percentile' or 'normal', got {interval!r}")
     reps = np.asarray(replicates, dtype=np.float64)
-    extra = dict(extra, n_boot=int(reps.size), n_boot_undefined=int((~np.isfinite(reps)).sum()))
+    extra = dict(extra, n_bootstrap=int(reps.size), n_bootstrap_undefined=int((~np.isfinite(reps)).sum()))
     return MetricResult(name=name, value=float(value), std_error=se, ci_low=lo, ci_high=hi,
                         n=int(n), n_groups=int(n_groups), n_excluded=int(n_excluded),
-                        method=f"bootstrap_{interval}", confidence=confidence, extra=extra)
+                        method=f"bootstrap_{interval}", alpha=alpha, extra=extra)
 
 
 def _clt(values: np.ndarray, codes: np.ndarray | None, n_clusters: int | None,
@@ -200,62 +199,61 @@ def _clt(values: np.ndarray, codes: np.ndarray | None, n_clusters: int | None,
     return mean, math.sqrt(var)
 
 
-def mean_with_clt(values: Any, *, name: str = "mean", clusters: Any = None,
-                  confidence: float = 0.95, bounds: tuple[float, float] | None = None,
+def mean_with_clt(values: Any, *, name: str = "mean", group_ids: Any = None,
+                  alpha: float = 0.05, bounds: tuple[float, float] | None = None,
                   n_excluded: int = 0) -> MetricResult:
     r"""Mean of per-unit values with a CLT standard error and a Wald interval.
 
-    Without ``clusters``: :math:`\hat\mu = \bar v`,
+    Without ``group_ids``: :math:`\hat\mu = \bar v`,
     :math:`\widehat{SE} = s / \sqrt{n}` with :math:`s` the sample standard
     deviation (ddof=1).
 
-    With ``clusters`` (e.g. the user of each request), the cluster-robust
-    (sandwich) standard error of the mean:
+    With ``group_ids`` (the cluster of each unit, e.g. the user of each request), the
+    cluster-robust (sandwich) standard error of the mean:
     :math:`\widehat{SE}^2 = \frac{C}{C-1}\frac{1}{n^2}\sum_c\big(\sum_{i\in c}(v_i-\hat\mu)\big)^2`
     (Cameron and Miller, 2015).
 
     NaN values are treated as undefined units and excluded (counted in
-    ``n_excluded``).
+    ``n_excluded``). The interval is :math:`\hat\mu \mp z_{1-\alpha/2}\widehat{SE}`,
+    clipped to ``bounds``.
     """
-    confidence = check_confidence(confidence)
-    v = as_1d_float_allow_nan(values, "values")
+    alpha = v.check_alpha(alpha)
+    x = as_1d_float_allow_nan(values, "values")
     codes = None
     n_clusters = None
-    if clusters is not None:
-        codes, n_clusters = as_group_ids(clusters, "clusters")
-        if codes.size != v.size:
-            raise ValueError(f"length mismatch: `values` has {v.size}, `clusters` has {codes.size}")
-    keep = ~np.isnan(v)
+    if group_ids is not None:
+        codes, n_clusters = v.group_codes(group_ids, "group_ids", sort=True)
+        v.check_lengths(values=x, group_ids=codes)
+    keep = ~np.isnan(x)
     n_excluded += int((~keep).sum())
     if not keep.all():
-        v = v[keep]
+        x = x[keep]
         if codes is not None:
-            codes, n_clusters = as_group_ids(codes[keep], "clusters")
-    if v.size == 0:
+            codes, n_clusters = v.group_codes(codes[keep], "group_ids", sort=True)
+    if x.size == 0:
         return undefined(name, "no defined values (empty input or every unit undefined)",
-                         n_excluded=n_excluded, confidence=confidence)
-    mean, se = _clt(v, codes, n_clusters)
-    lo, hi = normal_interval(mean, se, confidence, bounds)
-    return MetricResult(name=name, value=mean, std_error=se, ci_low=lo, ci_high=hi, n=int(v.size),
+                         n_excluded=n_excluded, alpha=alpha)
+    mean, se = _clt(x, codes, n_clusters)
+    lo, hi = normal_interval(mean, se, alpha, bounds)
+    return MetricResult(name=name, value=mean, std_error=se, ci_low=lo, ci_high=hi, n=int(x.size),
                         n_groups=n_clusters, n_excluded=n_excluded,
-                        method="clt" if codes is None else "clt_cluster", confidence=confidence)
+                        method="clt" if codes is None else "clt_cluster", alpha=alpha)
 
 
 def paired_mean_delta(values_model: Any, values_baseline: Any, *, name: str = "delta",
-                      clusters: Any = None, confidence: float = 0.95) -> MetricResult:
+                      group_ids: Any = None, alpha: float = 0.05) -> MetricResult:
     r"""Paired difference of two means over the same units.
 
-    :math:`\hat\Delta = \overline{v^{A} - v^{B}}` with the CLT (or clustered)
-    standard error of the per-unit differences; units where either value is
+    :math:`\hat\Delta = \overline{v^{A} - v^{B}}` with the CLT (or clustered on
+    ``group_ids``) standard error of the per-unit differences; units where either value is
     NaN are excluded from both. ``extra`` holds both means on the common units.
     """
     a = as_1d_float_allow_nan(values_model, "values_model")
     b = as_1d_float_allow_nan(values_baseline, "values_baseline")
-    if a.size != b.size:
-        raise ValueError(f"length mismatch: `values_model` has {a.size}, `values_baseline` has {b.size}")
+    v.check_lengths(values_model=a, values_baseline=b)
     both = ~(np.isnan(a) | np.isnan(b))
     d = np.where(both, a - b, np.nan)
-    res = mean_with_clt(d, name=name, clusters=clusters, confidence=confidence)
+    res = mean_with_clt(d, name=name, group_ids=group_ids, alpha=alpha)
     extra = {"model": float(a[both].mean()) if both.any() else math.nan,
              "baseline": float(b[both].mean()) if both.any() else math.nan}
     return _with_extra(res, extra)
@@ -267,9 +265,5 @@ def _with_extra(res: MetricResult, extra: dict[str, Any]) -> MetricResult:
 
 
 def as_1d_float_allow_nan(x: Any, name: str) -> np.ndarray:
-    """1-d float64 array; NaN allowed (meaning 'undefined unit'), inf rejected."""
-    from ._validation import _as_float
-    arr = _as_float(x, name)
-    if np.isinf(arr).any():
-        raise ValueError(f"`{name}` contains {int(np.isinf(arr).sum())} infinite value(s)")
-    return arr
+    """1-d float64 array; NaN (or null) allowed, meaning 'undefined unit'; inf rejected."""
+    return v.check_finite(x, name, min_size=0, allow_nan=True)

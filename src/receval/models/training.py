@@ -233,7 +233,7 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
             **common, "status": "trained", "status_reason": None,
             "best_iteration": _best_iteration(model, task),
             "calibration": json.dumps(calibrator.to_dict()),
-            "validation_auc": roc_auc(labels[keep], valid_scores[task][keep], n_boot=0).value,
+            "validation_auc": roc_auc(labels[keep], valid_scores[task][keep], n_bootstrap=0).value,
             "validation_log_loss": log_loss(labels[keep], valid_scores[task][keep]).value,
             "validation_log_loss_calibrated": log_loss(labels[keep], calibrated[keep]).value,
             "validation_label_rate": float(labels[keep].mean()),

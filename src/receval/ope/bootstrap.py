@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from receval.ope import _validation as v
+from receval import _validation as v
 
 __all__ = ["bootstrap_ci", "bootstrap_replicates"]
 
@@ -60,7 +60,7 @@ def bootstrap_replicates(
     b = v.check_int(n_bootstrap, "n_bootstrap", minimum=1)
     rng = v.check_random_state(random_state)
     if group_ids is not None:
-        codes, g = v.group_codes(group_ids, comp.shape[0])
+        codes, g = v.group_codes(group_ids, n=comp.shape[0])
         units = np.zeros((g, comp.shape[1]))
         for j in range(comp.shape[1]):
             units[:, j] = np.bincount(codes, weights=comp[:, j], minlength=g)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from receval.ope import _validation as v
+from receval import _validation as v
 
 __all__ = [
     "effective_sample_size",

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator, ratio_stat
+from receval import _validation as v
+from receval.ope._core import BaseEstimator, mean_terms
 from receval.ope.results import OPEEstimate
 
 __all__ = ["DirectMethod", "RewardModel", "q_hat_inputs"]
@@ -35,7 +35,8 @@ class DirectMethod(BaseEstimator):
     Parameters
     ----------
     alpha, n_bootstrap, random_state
-        As in :class:`receval.ope.IPS`.
+        As in :class:`receval.ope.IPS`. The data (:meth:`estimate_policy_value`):
+        ``q_hat_target`` alone, and optionally ``group_ids``.
 
     References
     ----------
@@ -45,43 +46,13 @@ class DirectMethod(BaseEstimator):
     """
 
     name = "dm"
+    inputs = ("q_hat_target",)
 
-    def estimate_policy_value(
-        self,
-        q_hat_target: Any,
-        *,
-        group_ids: Any = None,
-        unsupported_mass: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the target policy's expected reward per round.
-
-        Parameters
-        ----------
-        q_hat_target : array-like of float, shape (n,)
-            :math:`\\sum_a \\pi(a|x_i) \\hat q(x_i, a)` for each logged context (see
-            :func:`q_hat_inputs`).
-        group_ids, unsupported_mass
-            As in :meth:`receval.ope.IPS.estimate_policy_value`.
-
-        Returns
-        -------
-        OPEEstimate
-            ``effective_sample_size``, ``max_weight`` and ``mean_weight`` are ``nan``
-            (no importance weights).
-        """
+    def _estimate(self, *, q_hat_target, group_ids, unsupported_mass) -> OPEEstimate:
+        # no importance weights: effective_sample_size, max_weight, mean_weight are nan
         q = v.check_finite(q_hat_target, "q_hat_target")
-        est = float(q.mean())
-        return self._result(
-            estimator=self.name,
-            estimate=est,
-            influence=q - est,
-            n_rounds=q.size,
-            weights=None,
-            components=lambda: np.column_stack([q, np.ones_like(q)]),
-            statistic=ratio_stat(0, 1),
-            group_ids=group_ids,
-            unsupported_mass=unsupported_mass,
-        )
+        return self._result(mean_terms(q), n_rounds=q.size, weights=None, group_ids=group_ids,
+                            unsupported_mass=unsupported_mass)
 
 
 def q_hat_inputs(q_hat: Any, logged_action: Any, target_dist: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +210,7 @@ class RewardModel:
         if kind == "logistic" and not binary:
             raise ValueError("`model='logistic'` needs rewards in {0, 1}; use 'ridge' or 'gbm'")
         if group_ids is not None:
-            codes, _ = v.group_codes(group_ids, r.size)
+            codes, _ = v.group_codes(group_ids, n=r.size)
             splits = GroupKFold(n_splits=self.n_folds).split(x, r, codes)
         else:
             splits = KFold(self.n_folds, shuffle=True, random_state=self.random_state).split(x)

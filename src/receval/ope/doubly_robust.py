@@ -6,29 +6,12 @@ or the reward model are correct, and its variance is small when the model is goo
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator, ClippedEstimator
+from receval.ope._core import BaseEstimator, ClippedEstimator, Terms, logged_inputs, mean_terms
 from receval.ope.results import OPEEstimate
 
 __all__ = ["DoublyRobust", "SelfNormalizedDoublyRobust"]
-
-
-def _inputs(reward, p_log, p_target, q_hat_logged, q_hat_target):
-    r = v.check_finite(reward, "reward")
-    pl = v.check_propensity(p_log, "p_log")
-    pt = v.check_probability(p_target, "p_target")
-    ql = v.check_finite(q_hat_logged, "q_hat_logged")
-    qt = v.check_finite(q_hat_target, "q_hat_target")
-    v.check_lengths(reward=r, p_log=pl, p_target=pt, q_hat_logged=ql, q_hat_target=qt)
-    return r, pl, pt, ql, qt
-
-
-def _sum_stat(s: np.ndarray) -> np.ndarray:
-    return s[:, 0] / s[:, 1]
 
 
 def _sndr_stat(s: np.ndarray) -> np.ndarray:
@@ -38,7 +21,25 @@ def _sndr_stat(s: np.ndarray) -> np.ndarray:
     return out
 
 
-class DoublyRobust(ClippedEstimator):
+class _ModelAssistedEstimator(BaseEstimator):
+    """An estimator of the logged rewards, their importance weights and a reward model:
+    subclasses give the :class:`~receval.ope._core.Terms` of ``(r, w, q_logged, q_target)``."""
+
+    inputs = ("reward", "p_log", "p_target", "q_hat_logged", "q_hat_target")
+
+    def _terms(self, r: np.ndarray, w: np.ndarray, ql: np.ndarray, qt: np.ndarray) -> Terms:
+        raise NotImplementedError
+
+    def _estimate(self, *, reward, p_log, p_target, q_hat_logged, q_hat_target, group_ids,
+                  unsupported_mass) -> OPEEstimate:
+        r, pl, pt, ql, qt = logged_inputs(reward=reward, p_log=p_log, p_target=p_target,
+                                          q_hat_logged=q_hat_logged, q_hat_target=q_hat_target)
+        w = self._weights(pl, pt)
+        return self._result(self._terms(r, w, ql, qt), n_rounds=r.size, weights=w,
+                            group_ids=group_ids, unsupported_mass=unsupported_mass)
+
+
+class DoublyRobust(ClippedEstimator, _ModelAssistedEstimator):
     r"""Doubly robust estimator.
 
     .. math::
@@ -61,7 +62,8 @@ class DoublyRobust(ClippedEstimator):
     clip : float or None, default None
         Clipping threshold on the weights (``None``: none).
     alpha, n_bootstrap, random_state
-        As in :class:`receval.ope.IPS`.
+        As in :class:`receval.ope.IPS`. The data (:meth:`estimate_policy_value`):
+        ``reward, p_log, p_target, q_hat_logged, q_hat_target``, optionally ``group_ids``.
 
     References
     ----------
@@ -72,55 +74,11 @@ class DoublyRobust(ClippedEstimator):
 
     name = "dr"
 
-    def estimate_policy_value(
-        self,
-        reward: Any,
-        p_log: Any,
-        p_target: Any,
-        q_hat_logged: Any,
-        q_hat_target: Any,
-        *,
-        group_ids: Any = None,
-        unsupported_mass: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the target policy's expected reward per round.
-
-        Parameters
-        ----------
-        reward, p_log, p_target
-            As in :meth:`receval.ope.IPS.estimate_policy_value`.
-        q_hat_logged : array-like of float, shape (n,)
-            Reward model at the logged action, :math:`\\hat q(x_i, a_i)`.
-        q_hat_target : array-like of float, shape (n,)
-            :math:`\\sum_a \\pi(a|x_i) \\hat q(x_i, a)` (see :func:`receval.ope.q_hat_inputs`).
-        group_ids, unsupported_mass
-            As in :meth:`receval.ope.IPS.estimate_policy_value`.
-
-        Returns
-        -------
-        OPEEstimate
-        """
-        r, pl, pt, ql, qt = _inputs(reward, p_log, p_target, q_hat_logged, q_hat_target)
-        w = pt / pl
-        if self.clip is not None:
-            np.minimum(w, self.clip, out=w)
-        c = qt + w * (r - ql)
-        est = float(c.mean())
-        return self._result(
-            estimator="clipped_dr" if self.clip is not None else self.name,
-            estimate=est,
-            influence=c - est,
-            n_rounds=r.size,
-            weights=w,
-            components=lambda: np.column_stack([c, np.ones_like(c)]),
-            statistic=_sum_stat,
-            group_ids=group_ids,
-            unsupported_mass=unsupported_mass,
-            clip=self.clip,
-        )
+    def _terms(self, r: np.ndarray, w: np.ndarray, ql: np.ndarray, qt: np.ndarray) -> Terms:
+        return mean_terms(qt + w * (r - ql))
 
 
-class SelfNormalizedDoublyRobust(BaseEstimator):
+class SelfNormalizedDoublyRobust(_ModelAssistedEstimator):
     r"""Self-normalised doubly robust estimator (SNDR).
 
     .. math::
@@ -137,7 +95,7 @@ class SelfNormalizedDoublyRobust(BaseEstimator):
     Parameters
     ----------
     alpha, n_bootstrap, random_state
-        As in :class:`receval.ope.IPS`.
+        As in :class:`receval.ope.IPS`; the data as in :class:`DoublyRobust`.
 
     References
     ----------
@@ -149,27 +107,7 @@ class SelfNormalizedDoublyRobust(BaseEstimator):
 
     name = "sndr"
 
-    def estimate_policy_value(
-        self,
-        reward: Any,
-        p_log: Any,
-        p_target: Any,
-        q_hat_logged: Any,
-        q_hat_target: Any,
-        *,
-        group_ids: Any = None,
-        unsupported_mass: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the target policy's expected reward per round.
-
-        Parameters are those of :meth:`DoublyRobust.estimate_policy_value`.
-
-        Returns
-        -------
-        OPEEstimate
-        """
-        r, pl, pt, ql, qt = _inputs(reward, p_log, p_target, q_hat_logged, q_hat_target)
-        w = pt / pl
+    def _terms(self, r: np.ndarray, w: np.ndarray, ql: np.ndarray, qt: np.ndarray) -> Terms:
         sw = float(w.sum())
         resid = w * (r - ql)
         qbar = float(qt.mean())
@@ -179,14 +117,4 @@ class SelfNormalizedDoublyRobust(BaseEstimator):
             influence = (qt - qbar) + w * (r - ql - bias) / (sw / r.size)
         else:
             est, influence = float("nan"), np.zeros_like(r)
-        return self._result(
-            estimator=self.name,
-            estimate=est,
-            influence=influence,
-            n_rounds=r.size,
-            weights=w,
-            components=lambda: np.column_stack([qt, resid, w, np.ones_like(w)]),
-            statistic=_sndr_stat,
-            group_ids=group_ids,
-            unsupported_mass=unsupported_mass,
-        )
+        return Terms(est, influence, lambda: np.column_stack([qt, resid, w, np.ones_like(w)]), _sndr_stat)

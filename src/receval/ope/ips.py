@@ -15,26 +15,33 @@ these estimators (report it with ``unsupported_mass``; see
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator, ClippedEstimator, ratio_stat
+from receval.ope._core import (
+    BaseEstimator, ClippedEstimator, Terms, logged_inputs, mean_terms, ratio_stat,
+)
 from receval.ope.results import OPEEstimate
 
 __all__ = ["IPS", "SNIPS"]
 
 
-def _inputs(reward, p_log, p_target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r = v.check_finite(reward, "reward")
-    pl = v.check_propensity(p_log, "p_log")
-    pt = v.check_probability(p_target, "p_target")
-    v.check_lengths(reward=r, p_log=pl, p_target=pt)
-    return r, pl, pt
+class _WeightingEstimator(BaseEstimator):
+    """An estimator of the logged rewards and their importance weights alone: subclasses
+    give the :class:`~receval.ope._core.Terms` of ``(reward, weights)``."""
+
+    inputs = ("reward", "p_log", "p_target")
+
+    def _terms(self, r: np.ndarray, w: np.ndarray) -> Terms:
+        raise NotImplementedError
+
+    def _estimate(self, *, reward, p_log, p_target, group_ids, unsupported_mass) -> OPEEstimate:
+        r, pl, pt = logged_inputs(reward=reward, p_log=p_log, p_target=p_target)
+        w = self._weights(pl, pt)
+        return self._result(self._terms(r, w), n_rounds=r.size, weights=w, group_ids=group_ids,
+                            unsupported_mass=unsupported_mass)
 
 
-class IPS(ClippedEstimator):
+class IPS(ClippedEstimator, _WeightingEstimator):
     r"""Inverse propensity scoring (Horvitz-Thompson), optionally clipped.
 
     .. math::
@@ -59,6 +66,10 @@ class IPS(ClippedEstimator):
     random_state : None, int or numpy.random.Generator, default 0
         Seed of the bootstrap.
 
+    The data go to :meth:`estimate_policy_value`: ``reward, p_log, p_target``, optionally
+    ``group_ids`` (clusters of the standard error and the bootstrap) and
+    ``unsupported_mass``.
+
     References
     ----------
     Horvitz, D. G., Thompson, D. J. (1952). A generalization of sampling without
@@ -70,56 +81,11 @@ class IPS(ClippedEstimator):
 
     name = "ips"
 
-    def estimate_policy_value(
-        self,
-        reward: Any,
-        p_log: Any,
-        p_target: Any,
-        *,
-        group_ids: Any = None,
-        unsupported_mass: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the target policy's expected reward per round.
-
-        Parameters
-        ----------
-        reward : array-like of float, shape (n,)
-            Observed reward of each logged round (click, purchase, revenue).
-        p_log : array-like of float in (0, 1], shape (n,)
-            Logging propensity of the logged action.
-        p_target : array-like of float in [0, 1], shape (n,)
-            Target policy's probability of the logged action.
-        group_ids : array-like, shape (n,), optional
-            Cluster ids (request or user); the standard error and bootstrap are then over
-            clusters.
-        unsupported_mass : float or array-like of float in [0, 1], optional
-            Target mass without logged support (scalar or per round), reported as is.
-
-        Returns
-        -------
-        OPEEstimate
-        """
-        r, pl, pt = _inputs(reward, p_log, p_target)
-        w = pt / pl
-        if self.clip is not None:
-            np.minimum(w, self.clip, out=w)
-        c = w * r
-        est = float(c.mean())
-        return self._result(
-            estimator="clipped_ips" if self.clip is not None else self.name,
-            estimate=est,
-            influence=c - est,
-            n_rounds=r.size,
-            weights=w,
-            components=lambda: np.column_stack([c, np.ones_like(c)]),
-            statistic=ratio_stat(0, 1),
-            group_ids=group_ids,
-            unsupported_mass=unsupported_mass,
-            clip=self.clip,
-        )
+    def _terms(self, r: np.ndarray, w: np.ndarray) -> Terms:
+        return mean_terms(w * r)
 
 
-class SNIPS(BaseEstimator):
+class SNIPS(_WeightingEstimator):
     r"""Self-normalised inverse propensity scoring.
 
     .. math::
@@ -142,7 +108,7 @@ class SNIPS(BaseEstimator):
     Parameters
     ----------
     alpha, n_bootstrap, random_state
-        As in :class:`IPS`.
+        As in :class:`IPS`; the data too (``reward, p_log, p_target``).
 
     References
     ----------
@@ -154,25 +120,7 @@ class SNIPS(BaseEstimator):
 
     name = "snips"
 
-    def estimate_policy_value(
-        self,
-        reward: Any,
-        p_log: Any,
-        p_target: Any,
-        *,
-        group_ids: Any = None,
-        unsupported_mass: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the target policy's expected reward per round.
-
-        Parameters are those of :meth:`IPS.estimate_policy_value`.
-
-        Returns
-        -------
-        OPEEstimate
-        """
-        r, pl, pt = _inputs(reward, p_log, p_target)
-        w = pt / pl
+    def _terms(self, r: np.ndarray, w: np.ndarray) -> Terms:
         sw = float(w.sum())
         wr = w * r
         if sw > 0:
@@ -180,14 +128,4 @@ class SNIPS(BaseEstimator):
             influence = w * (r - est) / (sw / r.size)
         else:
             est, influence = float("nan"), np.zeros_like(r)
-        return self._result(
-            estimator=self.name,
-            estimate=est,
-            influence=influence,
-            n_rounds=r.size,
-            weights=w,
-            components=lambda: np.column_stack([wr, w]),
-            statistic=ratio_stat(0, 1),
-            group_ids=group_ids,
-            unsupported_mass=unsupported_mass,
-        )
+        return Terms(est, influence, lambda: np.column_stack([wr, w]), ratio_stat(0, 1))

@@ -32,36 +32,40 @@ from typing import Any
 
 import numpy as np
 
-from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator, ClippedEstimator, ratio_stat
+from receval import _validation as v
+from receval.ope._core import ClippedEstimator, mean_terms
 from receval.ope.diagnostics import mean_unsupported
 from receval.ope.results import OPEEstimate
 
 __all__ = ["ItemPositionIPS", "PositionBasedIPS", "pbm_propensity"]
 
 
-def _list_result(est: BaseEstimator, name: str, r, w, group_ids, clip, unsupported_mass) -> OPEEstimate:
-    if group_ids is None:
-        raise ValueError("`group_ids` (the request id of each slot) is required: lists are the units")
-    codes, g = v.group_codes(group_ids, r.size)
-    per_list = np.bincount(codes, weights=w * r, minlength=g)
-    value = float(per_list.mean())
-    res = est._result(
-        estimator=name,
-        estimate=value,
-        influence=per_list - value,
-        n_rounds=g,
-        weights=w,
-        components=lambda: np.column_stack([per_list, np.ones(g)]),
-        statistic=ratio_stat(0, 1),
-        group_ids=None,
-        unsupported_mass=None,
-        clip=clip,
-    )
-    return replace(res, n=int(r.size), n_groups=g, unsupported_mass=mean_unsupported(unsupported_mass, g))
+class _ListEstimator(ClippedEstimator):
+    """An IPS estimator of ranked lists: per-slot weights from the two policies'
+    propensities (subclasses give :meth:`_propensities`), summed per list, averaged over
+    lists -- the independent units of the standard error and the bootstrap. The data:
+    ``reward, p_log, p_target`` per shown slot and ``group_ids``, the list of each slot."""
+
+    inputs = ("reward", "p_log", "p_target", "group_ids")
+    optional_inputs = ()
+
+    def _propensities(self, p_log: Any, p_target: Any) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _estimate(self, *, reward, p_log, p_target, group_ids, unsupported_mass) -> OPEEstimate:
+        # every slot of every logged list must be present, clicked or not: a list enters
+        # the mean even if all its weights are 0; n is the slots, n_groups the lists
+        r = v.check_finite(reward, "reward")
+        pl, pt = self._propensities(p_log, p_target)
+        v.check_lengths(reward=r, p_log=pl, p_target=pt)
+        w = self._weights(pl, pt)
+        codes, g = v.group_codes(group_ids, n=r.size)
+        per_list = np.bincount(codes, weights=w * r, minlength=g)
+        res = self._result(mean_terms(per_list), n_rounds=g, weights=w)
+        return replace(res, n=int(r.size), n_groups=g, unsupported_mass=mean_unsupported(unsupported_mass, g))
 
 
-class ItemPositionIPS(ClippedEstimator):
+class ItemPositionIPS(_ListEstimator):
     r"""Item-position (independent-slot) IPS for ranked lists.
 
     Each (item, position) pair is treated as its own action with its own marginal
@@ -101,46 +105,9 @@ class ItemPositionIPS(ClippedEstimator):
 
     name = "item_position_ips"
 
-    def estimate_policy_value(
-        self,
-        reward: Any,
-        p_log: Any,
-        p_target: Any,
-        group_ids: Any,
-        *,
-        unsupported_mass: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the expected total reward per list of the target ranking policy.
-
-        Parameters
-        ----------
-        reward : array-like of float, shape (n_slots,)
-            Reward of each logged slot (click on the item shown there).
-        p_log : array-like of float in (0, 1], shape (n_slots,)
-            Marginal probability that the logging policy put this item at this position.
-        p_target : array-like of float in [0, 1], shape (n_slots,)
-            Marginal probability that the target policy puts this item at this position.
-        group_ids : array-like, shape (n_slots,)
-            Request (list) id of each slot. Every slot of every logged list must be
-            present, clicked or not (a list enters the mean even if all its weights are 0).
-        unsupported_mass : float or array-like, optional
-            Target mass (per list) on (item, position) pairs the logging policy never
-            shows, reported as is.
-
-        Returns
-        -------
-        OPEEstimate
-            ``n`` is the number of slots, ``n_groups`` the number of lists (the units).
-        """
-        r = v.check_finite(reward, "reward")
-        pl = v.check_propensity(p_log, "p_log")
-        pt = v.check_probability(p_target, "p_target")
-        v.check_lengths(reward=r, p_log=pl, p_target=pt)
-        w = pt / pl
-        if self.clip is not None:
-            np.minimum(w, self.clip, out=w)
-        name = "clipped_item_position_ips" if self.clip is not None else self.name
-        return _list_result(self, name, r, w, group_ids, self.clip, unsupported_mass)
+    def _propensities(self, p_log: Any, p_target: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Marginal probabilities that each policy puts the slot's item at its position."""
+        return v.check_propensity(p_log, "p_log"), v.check_probability(p_target, "p_target")
 
 
 def pbm_propensity(position_probs: Any, examination: Any, name: str = "position_probs") -> np.ndarray:
@@ -168,7 +135,7 @@ def pbm_propensity(position_probs: Any, examination: Any, name: str = "position_
     return p @ th
 
 
-class PositionBasedIPS(ClippedEstimator):
+class PositionBasedIPS(_ListEstimator):
     r"""IPS under the position-based click model (PBM) of Li et al. (2018).
 
     Under PBM a shown item is clicked with probability :math:`\theta_k \alpha(x, i)`:
@@ -242,42 +209,7 @@ class PositionBasedIPS(ClippedEstimator):
             )
         return v.check_probability(x, name) if target else v.check_propensity(x, name)
 
-    def estimate_policy_value(
-        self,
-        reward: Any,
-        p_log: Any,
-        p_target: Any,
-        group_ids: Any,
-        *,
-        unsupported_mass: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the expected total clicks per list of the target ranking policy.
-
-        Parameters
-        ----------
-        reward : array-like of float, shape (n_slots,)
-            Reward (click) of each logged slot.
-        p_log, p_target : array-like
-            Either 1-D examination-weighted item propensities
-            :math:`\\sum_j \\theta_j P(\\text{item at } j|x)` of the logging policy (in (0, 1])
-            and of the target policy (in [0, 1]), or 2-D ``(n_slots, K)`` per-position
-            probabilities of the slot's item when ``examination`` was given.
-        group_ids : array-like, shape (n_slots,)
-            Request (list) id of each slot; every shown slot of every list must be present.
-        unsupported_mass : float or array-like, optional
-            Reported as is.
-
-        Returns
-        -------
-        OPEEstimate
-            ``n`` is the number of slots, ``n_groups`` the number of lists.
-        """
-        r = v.check_finite(reward, "reward")
-        pl = self._prop(p_log, "p_log", target=False)
-        pt = self._prop(p_target, "p_target", target=True)
-        v.check_lengths(reward=r, p_log=pl, p_target=pt)
-        w = pt / pl
-        if self.clip is not None:
-            np.minimum(w, self.clip, out=w)
-        name = "clipped_pbm_ips" if self.clip is not None else self.name
-        return _list_result(self, name, r, w, group_ids, self.clip, unsupported_mass)
+    def _propensities(self, p_log: Any, p_target: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Examination-weighted item propensities :math:`\\sum_j \\theta_j P(\\text{item at } j|x)`:
+        given (1-D), or from per-position probabilities ``(n_slots, K)`` and ``examination``."""
+        return self._prop(p_log, "p_log", target=False), self._prop(p_target, "p_target", target=True)

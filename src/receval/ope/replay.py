@@ -5,22 +5,15 @@ from typing import Any
 
 import numpy as np
 
-from receval.ope import _validation as v
-from receval.ope._core import BaseEstimator, ratio_stat
+from receval import _validation as v
+from receval.ope._core import BaseEstimator, Terms, ratio_stat
 from receval.ope.results import OPEEstimate
 
 __all__ = ["Replay"]
 
 
 def _actions(x: Any, name: str) -> np.ndarray:
-    mod = type(x).__module__
-    if mod.startswith("pyarrow"):
-        x = x.to_numpy(zero_copy_only=False)
-    elif mod.startswith("pandas"):
-        x = x.to_numpy()
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise ValueError(f"`{name}` must be 1-dimensional, got shape {arr.shape}")
+    arr = v.as_1d(x, name)
     if arr.size == 0:
         raise ValueError(f"`{name}` is empty: at least one logged round is needed")
     if arr.dtype.kind == "f" and np.isnan(arr).any():
@@ -54,7 +47,9 @@ class Replay(BaseEstimator):
     Parameters
     ----------
     alpha, n_bootstrap, random_state
-        As in :class:`receval.ope.IPS`.
+        As in :class:`receval.ope.IPS`. The data (:meth:`estimate_policy_value`):
+        ``reward, logged_action, target_action`` of the exploration slice, optionally
+        ``p_log`` (checked to be uniform) and ``group_ids``.
 
     References
     ----------
@@ -63,34 +58,12 @@ class Replay(BaseEstimator):
     """
 
     name = "replay"
+    inputs = ("reward", "logged_action", "target_action")
+    optional_inputs = ("p_log", "group_ids")
 
-    def estimate_policy_value(
-        self,
-        reward: Any,
-        logged_action: Any,
-        target_action: Any,
-        *,
-        p_log: Any = None,
-        group_ids: Any = None,
-    ) -> OPEEstimate:
-        """Estimate the target policy's expected reward per round.
-
-        Parameters
-        ----------
-        reward : array-like of float, shape (n,)
-            Reward of each round of the uniform-random exploration slice.
-        logged_action, target_action : array-like, shape (n,)
-            Action (item id, any comparable dtype) logged, and chosen by the target policy.
-        p_log : array-like of float in (0, 1], optional
-            Logged propensities; when given they must all be equal (uniform logging with a
-            fixed number of actions), otherwise a ValueError is raised.
-        group_ids : array-like, optional
-            Cluster ids for the standard error and bootstrap.
-
-        Returns
-        -------
-        OPEEstimate
-        """
+    def _estimate(self, *, reward, logged_action, target_action, p_log, group_ids,
+                  unsupported_mass) -> OPEEstimate:
+        # p_log, when given, must be constant: uniform logging over a fixed number of actions
         r = v.check_finite(reward, "reward")
         la = _actions(logged_action, "logged_action")
         ta = _actions(target_action, "target_action")
@@ -111,13 +84,6 @@ class Replay(BaseEstimator):
             influence = m * (r - est) / (k / r.size)
         else:
             est, influence = float("nan"), np.zeros_like(r)
-        return self._result(
-            estimator=self.name,
-            estimate=est,
-            influence=influence,
-            n_rounds=r.size,
-            weights=m,
-            components=lambda: np.column_stack([m * r, m]),
-            statistic=ratio_stat(0, 1),
-            group_ids=group_ids,
-        )
+        terms = Terms(est, influence, lambda: np.column_stack([m * r, m]), ratio_stat(0, 1))
+        return self._result(terms, n_rounds=r.size, weights=m, group_ids=group_ids,
+                            unsupported_mass=unsupported_mass)

@@ -57,17 +57,18 @@ def make_bandit(
     n_features: int = 3,
     epsilon: float = 0.2,
     target_temperature: float = 2.0,
-    seed: int = 0,
-    reward_seed: int | None = None,
+    random_state: int = 0,
+    reward_random_state: int | None = None,
 ) -> SyntheticBandit:
     """Logged data from an epsilon-softmax logging policy (full support) and the value of
     a softmax target policy that favours high-reward actions.
 
-    The world (contexts, reward function, policies) depends on ``seed`` only; the logged
-    sample depends on ``reward_seed`` (default: ``seed``), so replications of the same
-    world use the same ``seed`` and different ``reward_seed``.
+    The world (contexts, reward function, policies) depends on ``random_state`` only; the
+    logged sample depends on ``reward_random_state`` (default: ``random_state``), so
+    replications of the same world use the same ``random_state`` and different
+    ``reward_random_state``.
     """
-    world = np.random.default_rng(seed)
+    world = np.random.default_rng(random_state)
     xm = world.normal(size=(n_contexts, n_features))
     theta = world.normal(size=(n_features, n_actions))
     bias = world.normal(-1.0, 0.5, size=n_actions)
@@ -78,7 +79,7 @@ def make_bandit(
     target = _softmax(target_temperature * logits)
     true_value = float((target * q).sum(axis=1).mean())
 
-    rng = np.random.default_rng(seed if reward_seed is None else reward_seed)
+    rng = np.random.default_rng(random_state if reward_random_state is None else reward_random_state)
     ctx = rng.integers(0, n_contexts, size=n_rounds)
     cdf = np.cumsum(logging, axis=1)
     cdf[:, -1] = 1.0
@@ -142,8 +143,8 @@ def make_ranking(
     n_contexts: int = 100,
     epsilon: float = 0.3,
     target_epsilon: float = 0.0,
-    seed: int = 0,
-    sample_seed: int | None = None,
+    random_state: int = 0,
+    sample_random_state: int | None = None,
 ) -> SyntheticRanking:
     """Epsilon-greedy logging over a candidate set with position-based (PBM) clicks.
 
@@ -151,9 +152,10 @@ def make_ranking(
     items by its own score, otherwise a uniformly random permutation, so that
     ``P(item i at position k) = (1 - eps) 1[rank_i = k] + eps / C``. The target policy is
     epsilon-greedy (``target_epsilon``, 0 = deterministic) on the true attraction. Clicks
-    are ``Bernoulli(theta_k * alpha(x, i))``.
+    are ``Bernoulli(theta_k * alpha(x, i))``. The world depends on ``random_state``, the
+    logged lists on ``sample_random_state`` (default: ``random_state``).
     """
-    world = np.random.default_rng(seed)
+    world = np.random.default_rng(random_state)
     c, kpos = n_candidates, n_positions
     attraction = 1.0 / (1.0 + np.exp(-world.normal(-1.0, 1.0, size=(n_contexts, c))))
     log_scores = np.log(attraction / (1 - attraction)) + world.normal(0, 1.5, size=(n_contexts, c))
@@ -162,7 +164,7 @@ def make_ranking(
     pi, _ = _marginals(attraction, target_epsilon, kpos)
     true_value = float(np.einsum("mck,mc,k->m", pi, attraction, theta).mean())
 
-    rng = np.random.default_rng(seed if sample_seed is None else sample_seed)
+    rng = np.random.default_rng(random_state if sample_random_state is None else sample_random_state)
     ctx = rng.integers(0, n_contexts, size=n_lists)
     explore = rng.random(n_lists) < epsilon
     shown = log_order[ctx, :kpos].copy()

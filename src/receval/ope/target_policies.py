@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from receval.ope import _validation as v
+from receval import _validation as v
 
 __all__ = [
     "plackett_luce_marginals",

@@ -5,7 +5,7 @@ entity (user, item, user x category) once when it loads the snapshot and gathers
 encoded rows per request. The operations here are the same element-wise float32 ones
 (``float64 -> float32``, ``log1p(max(x, 0))`` for counts, ``(x - mean) / std``, missing -> 0)
 and the same vocabulary lookup (``str(value)``, unseen -> code 0), so a row encoded here
-and by ``transform`` is identical; ``tests/python/test_serving.py`` checks it.
+and by ``transform`` is identical; ``tests/python/serving/test_scorer.py`` checks it.
 """
 from __future__ import annotations
 

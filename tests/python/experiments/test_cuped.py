@@ -135,7 +135,7 @@ def test_errors():
     with pytest.raises(ValueError, match="alpha"):
         CUPED(alpha=2)
     est = CUPED()
-    with pytest.raises(ValueError, match="`control` and `control_covariate` must have the same length"):
+    with pytest.raises(ValueError, match="length mismatch: `control` has 3, `control_covariate` has 2"):
         est.estimate_effect([1, 2, 3], [1, 2], [1, 2], [1, 2])
     with pytest.raises(ValueError, match="`treatment` contains 1 NaN"):
         est.estimate_effect([1, 2], [1, np.nan], [1, 2], [1, 2])

@@ -8,7 +8,7 @@ from receval.ope.synthetic import make_bandit, make_ranking
 
 
 def test_seeded_and_reproducible():
-    b = make_bandit(1500, seed=4)
+    b = make_bandit(1500, random_state=4)
     est = ope.SNIPS(n_bootstrap=300, random_state=42)
     a = est.estimate_policy_value(b.reward, b.p_log, b.p_target)
     c = est.estimate_policy_value(b.reward, b.p_log, b.p_target)
@@ -35,9 +35,9 @@ def test_group_bootstrap_resamples_groups():
 
 
 def test_ranking_bootstrap_over_lists():
-    r = make_ranking(1000, seed=6)
+    r = make_ranking(1000, random_state=6)
     res = ope.PositionBasedIPS(examination=r.examination, n_bootstrap=200).estimate_policy_value(
-        r.click, r.p_log_positions, r.p_target_positions, r.list_id
+        r.click, r.p_log_positions, r.p_target_positions, group_ids=r.list_id
     )
     assert res.bootstrap_ci_low < res.estimate < res.bootstrap_ci_high
 

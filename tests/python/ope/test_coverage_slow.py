@@ -13,14 +13,14 @@ N_REPS = int(os.environ.get("RECEVAL_OPE_COVERAGE_REPS", "1000"))
 
 @pytest.mark.slow
 def test_interval_coverage_and_dr_variance():
-    world = make_bandit(10, seed=8)
+    world = make_bandit(10, random_state=8)
     # a good but imperfect reward model: the truth with a fixed error (sd 0.03 on the prob.)
     noise = np.random.default_rng(99).normal(0, 0.03, size=world.q.shape)
     q_model = np.clip(world.q + noise, 0.001, 0.999)
     cover = {"ips": 0, "snips": 0, "dr": 0, "sndr": 0}
     est = {k: [] for k in cover}
     for s in range(N_REPS):
-        b = make_bandit(3000, seed=8, reward_seed=10_000 + s)
+        b = make_bandit(3000, random_state=8, reward_random_state=10_000 + s)
         ql, qt = b.q_inputs(q_model)
         res = {
             "ips": ope.IPS().estimate_policy_value(b.reward, b.p_log, b.p_target),

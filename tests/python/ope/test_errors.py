@@ -35,17 +35,17 @@ def test_mismatched_lengths():
     with pytest.raises(ValueError, match="group_ids"):
         ope.IPS().estimate_policy_value(R, PL, PT, group_ids=[1, 2])
     with pytest.raises(ValueError, match="same length"):
-        ope.Replay().estimate_policy_value(R, [1, 2, 3], [1, 2])
+        ope.Replay().estimate_policy_value(R, logged_action=[1, 2, 3], target_action=[1, 2])
 
 
 def test_empty_input():
     for call in (
         lambda: ope.IPS().estimate_policy_value([], [], []),
         lambda: ope.SNIPS().estimate_policy_value([], [], []),
-        lambda: ope.DirectMethod().estimate_policy_value([]),
+        lambda: ope.DirectMethod().estimate_policy_value(q_hat_target=[]),
         lambda: ope.SNDR().estimate_policy_value([], [], [], [], []),
-        lambda: ope.Replay().estimate_policy_value([], [], []),
-        lambda: ope.ItemPositionIPS().estimate_policy_value([], [], [], []),
+        lambda: ope.Replay().estimate_policy_value([], logged_action=[], target_action=[]),
+        lambda: ope.ItemPositionIPS().estimate_policy_value([], [], [], group_ids=[]),
     ):
         with pytest.raises(ValueError, match="empty"):
             call()
@@ -75,18 +75,30 @@ def test_hyperparameters_validated_on_construction():
 
 def test_ranking_needs_groups_and_matching_propensity_shape():
     with pytest.raises(ValueError, match="group_ids"):
-        ope.ItemPositionIPS().estimate_policy_value(R, PL, PT, None)
+        ope.ItemPositionIPS().estimate_policy_value(R, PL, PT)
     with pytest.raises(ValueError, match="examination"):
-        ope.PositionBasedIPS().estimate_policy_value(R, [[0.5, 0.5]] * 3, [[0.5, 0.5]] * 3, [1, 1, 2])
+        ope.PositionBasedIPS().estimate_policy_value(R, [[0.5, 0.5]] * 3, [[0.5, 0.5]] * 3, group_ids=[1, 1, 2])
     with pytest.raises(ValueError, match="p_log"):
         ope.PositionBasedIPS(examination=[1, 0.5]).estimate_policy_value(
-            R, [[0.5, 0.5, 0.0]] * 3, [[0.5, 0.5]] * 3, [1, 1, 2]
+            R, [[0.5, 0.5, 0.0]] * 3, [[0.5, 0.5]] * 3, group_ids=[1, 1, 2]
         )
 
 
 def test_replay_rejects_non_uniform_logging():
     with pytest.raises(ValueError, match="uniform"):
-        ope.Replay().estimate_policy_value(R, [1, 2, 3], [1, 2, 2], p_log=[0.5, 0.25, 0.5])
+        ope.Replay().estimate_policy_value(R, logged_action=[1, 2, 3], target_action=[1, 2, 2],
+                                           p_log=[0.5, 0.25, 0.5])
+
+
+def test_one_interface_names_what_an_estimator_needs_and_reads():
+    with pytest.raises(ValueError, match="DoublyRobust needs `q_hat_logged`, `q_hat_target`"):
+        ope.DoublyRobust().estimate_policy_value(R, PL, PT)
+    with pytest.raises(ValueError, match="DirectMethod does not read `reward`, `p_log`; it reads `q_hat_target`"):
+        ope.DirectMethod().estimate_policy_value(R, PL, q_hat_target=[0.1] * 3)
+    with pytest.raises(ValueError, match="Replay needs `logged_action`, `target_action`"):
+        ope.Replay().estimate_policy_value(R)
+    with pytest.raises(ValueError, match="IPS does not read `q_hat_target`"):
+        ope.IPS().estimate_policy_value(R, PL, PT, q_hat_target=[0.1] * 3)
 
 
 def test_snips_all_zero_weights_is_nan():

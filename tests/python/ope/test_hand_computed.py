@@ -59,13 +59,13 @@ def test_replay_by_hand():
 
 
 def test_replay_no_match_is_nan():
-    res = ope.Replay().estimate_policy_value([1.0, 0.0], [0, 1], [1, 0])
+    res = ope.Replay().estimate_policy_value([1.0, 0.0], logged_action=[0, 1], target_action=[1, 0])
     assert math.isnan(res.estimate) and math.isnan(res.std_error)
     assert res.effective_sample_size == 0.0
 
 
 def test_dm_by_hand():
-    res = ope.DirectMethod().estimate_policy_value(Q_TGT)
+    res = ope.DirectMethod().estimate_policy_value(q_hat_target=Q_TGT)
     assert res.estimate == pytest.approx(0.5)
     # deviations +-0.1 -> var = 0.04/3; se = sqrt(var/4)
     assert res.std_error == pytest.approx(math.sqrt(0.04 / 3 / 4))
@@ -105,7 +105,7 @@ LISTS = ["A", "A", "B", "B"]
 
 
 def test_item_position_ips_by_hand():
-    res = ope.ItemPositionIPS().estimate_policy_value(RANK_R, RANK_PL, RANK_PT, LISTS)
+    res = ope.ItemPositionIPS().estimate_policy_value(RANK_R, RANK_PL, RANK_PT, group_ids=LISTS)
     # per list: A = 2*1 + 0 = 2, B = .5 + .5 = 1 -> mean 1.5; se = sd([2, 1]) / sqrt(2) = .5
     assert res.estimate == pytest.approx(1.5)
     assert res.std_error == pytest.approx(0.5)
@@ -116,13 +116,13 @@ def test_pbm_ips_by_hand():
     # examination (1, .5); per-position probabilities of each slot's item
     pl = [[0.5, 0.25], [0.25, 0.5], [0.2, 0.4], [0.6, 0.4]]
     pt = [[1.0, 0.0], [0.0, 0.0], [0.1, 0.0], [0.0, 1.0]]
-    res = ope.PositionBasedIPS(examination=[1.0, 0.5]).estimate_policy_value(RANK_R, pl, pt, LISTS)
+    res = ope.PositionBasedIPS(examination=[1.0, 0.5]).estimate_policy_value(RANK_R, pl, pt, group_ids=LISTS)
     # weighted pl = [.625, .5, .4, .8]; pt = [1, 0, .1, .5]; w = [1.6, 0, .25, .625]
     # list A = 1.6, list B = .25 + .625 = .875 -> mean 1.2375, se = |1.6 - .875| / 2
     assert res.estimate == pytest.approx(1.2375)
     assert res.std_error == pytest.approx(0.3625)
     one_d = ope.PositionBasedIPS().estimate_policy_value(
-        RANK_R, [0.625, 0.5, 0.4, 0.8], [1, 0, 0.1, 0.5], LISTS
+        RANK_R, [0.625, 0.5, 0.4, 0.8], [1, 0, 0.1, 0.5], group_ids=LISTS
     )
     assert one_d.estimate == pytest.approx(1.2375)
 

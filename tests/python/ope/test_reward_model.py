@@ -7,7 +7,7 @@ from receval.ope.synthetic import make_bandit
 
 
 def test_logistic_cross_fit_shapes_and_accuracy():
-    b = make_bandit(3000, seed=12)
+    b = make_bandit(3000, random_state=12)
     q = ope.RewardModel(n_folds=3).fit_predict(b.features, b.action, b.reward, b.n_actions)
     assert q.shape == (3000, b.n_actions) and ((q > 0) & (q < 1)).all()
     truth = b.q[b.context]
@@ -26,7 +26,7 @@ def test_cross_fitting_uses_out_of_fold_predictions():
 
 
 def test_gbm_and_groups():
-    b = make_bandit(800, seed=13)
+    b = make_bandit(800, random_state=13)
     q = ope.RewardModel("gbm", n_folds=2, model_params={"max_iter": 20}).fit_predict(
         b.features, b.action, b.reward, b.n_actions, group_ids=b.context
     )

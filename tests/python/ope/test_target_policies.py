@@ -120,7 +120,7 @@ def test_score_and_k_errors(fn):
         fn(np.zeros((0, 3)), 2)
     with pytest.raises(ValueError, match=r"`k` .* <= the number of candidates 3, got 4"):
         fn(good, 4)
-    with pytest.raises(ValueError, match="`k` must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="`k` must be an integer >= 1, got 0"):
         fn(good, 0)
     with pytest.raises(ValueError, match="`k` must be an integer"):
         fn(good, 2.0)
@@ -134,9 +134,9 @@ def test_temperature_errors(fn, temperature):
 
 
 def test_sampling_and_enumeration_errors():
-    with pytest.raises(ValueError, match="`n_samples` must be >= 1"):
+    with pytest.raises(ValueError, match="`n_samples` must be an integer >= 1"):
         plackett_luce_marginals([[0.1, 0.2]], 1, n_samples=0)
-    with pytest.raises(ValueError, match="`chunk_size` must be >= 1"):
+    with pytest.raises(ValueError, match="`chunk_size` must be an integer >= 1"):
         plackett_luce_marginals([[0.1, 0.2]], 1, chunk_size=0)
     with pytest.raises(ValueError, match="`random_state`"):
         plackett_luce_marginals([[0.1, 0.2]], 1, random_state=-1)

@@ -1,0 +1,118 @@
+-- One row per included user x experiment: metrics over the fixed window
+-- [first exposure, + experiment_metric_window_days) truncated at the data's end, and the
+-- same metrics over the experiment_pre_period_days before the first exposure (CUPED
+-- covariates; has_pre_period false when the user made no request then).
+{{ config(materialized='table') }}
+{#- column prefix -> the condition on an event's time that puts it in that period -#}
+{%- set periods = {'': '>= users.first_exposure_at', 'pre_': '< users.first_exposure_at'} %}
+with exposures as (
+    select * from {{ ref('int_experiments__exposures') }}
+    where not is_excluded
+),
+
+data_end as (
+    select as_of from {{ ref('int_labels__data_end') }}
+),
+
+users as (
+    select
+        exposures.experiment_id,
+        exposures.variant,
+        exposures.user_id,
+        exposures.first_exposure_at,
+        exposures.first_exposure_date,
+        case
+            when {{ dbt.dateadd('day', var('experiment_metric_window_days'), 'exposures.first_exposure_at') }} < data_end.as_of
+                then {{ dbt.dateadd('day', var('experiment_metric_window_days'), 'exposures.first_exposure_at') }}
+            else data_end.as_of
+        end as window_end_at,
+        {{ dbt.dateadd('day', -1 * var('experiment_pre_period_days'), 'exposures.first_exposure_at') }} as pre_start_at
+    from exposures
+    cross join data_end
+),
+
+impressions as (
+    select user_id, impression_ts, is_clicked, is_converted, n_purchases, revenue
+    from {{ ref('int_labels__impressions') }}
+),
+
+requests as (
+    select * from {{ ref('int_experiments__user_sessions') }}
+),
+
+impression_metrics as (
+    select
+        users.experiment_id,
+        users.user_id,
+        {%- for prefix, period in periods.items() %}
+        {%- set in_period = 'impressions.impression_ts ' ~ period %}
+        sum(case when {{ in_period }} then 1 else 0 end) as {{ prefix }}impressions,
+        sum(case when {{ in_period }} and impressions.is_clicked then 1 else 0 end) as {{ prefix }}clicks,
+        sum(case when {{ in_period }} then impressions.n_purchases else 0 end) as {{ prefix }}purchases,
+        max(case when {{ in_period }} and impressions.is_converted then 1 else 0 end) as {{ prefix }}converted,
+        sum(case when {{ in_period }} then impressions.revenue else 0 end) as {{ prefix }}revenue
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from users
+    inner join impressions
+        on impressions.user_id = users.user_id
+        and impressions.impression_ts >= users.pre_start_at
+        and impressions.impression_ts < users.window_end_at
+    group by users.experiment_id, users.user_id
+),
+
+request_metrics as (
+    select
+        users.experiment_id,
+        users.user_id,
+        sum(case when requests.ts >= users.first_exposure_at and requests.status = 'error' then 1 else 0 end) as error_requests,
+        sum(case when requests.ts >= users.first_exposure_at and requests.status = 'fallback' then 1 else 0 end) as fallback_requests,
+        {%- for prefix, period in periods.items() %}
+        sum(case when requests.ts {{ period }} then 1 else 0 end) as {{ prefix }}requests,
+        sum(case when requests.ts {{ period }} then requests.is_session_start else 0 end) as {{ prefix }}sessions
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from users
+    inner join requests
+        on requests.user_id = users.user_id
+        and requests.ts >= users.pre_start_at
+        and requests.ts < users.window_end_at
+    group by users.experiment_id, users.user_id
+)
+
+select
+    users.experiment_id,
+    users.variant,
+    users.user_id,
+    users.first_exposure_at,
+    users.first_exposure_date,
+    users.window_end_at,
+    {{ dbt.datediff('users.first_exposure_at', 'users.window_end_at', 'second') }} / 86400.0 as window_days_observed,
+    cast(coalesce(impression_metrics.impressions, 0) as bigint) as impressions,
+    cast(coalesce(impression_metrics.clicks, 0) as bigint) as clicks,
+    cast(coalesce(impression_metrics.purchases, 0) as bigint) as purchases,
+    cast(coalesce(impression_metrics.converted, 0) as integer) as converted,
+    cast(coalesce(impression_metrics.revenue, 0) as double) as revenue,
+    cast(coalesce(request_metrics.sessions, 0) as bigint) as sessions,
+    cast(coalesce(request_metrics.requests, 0) as bigint) as requests,
+    cast(coalesce(request_metrics.error_requests, 0) as bigint) as error_requests,
+    cast(coalesce(request_metrics.fallback_requests, 0) as bigint) as fallback_requests,
+    cast(coalesce(request_metrics.error_requests, 0) as double)
+        / nullif(coalesce(request_metrics.requests, 0), 0) as error_rate,
+    cast(coalesce(request_metrics.fallback_requests, 0) as double)
+        / nullif(coalesce(request_metrics.requests, 0), 0) as fallback_rate,
+    cast(coalesce(impression_metrics.pre_impressions, 0) as bigint) as pre_impressions,
+    cast(coalesce(impression_metrics.pre_clicks, 0) as bigint) as pre_clicks,
+    cast(coalesce(impression_metrics.pre_purchases, 0) as bigint) as pre_purchases,
+    cast(coalesce(impression_metrics.pre_converted, 0) as integer) as pre_converted,
+    cast(coalesce(impression_metrics.pre_revenue, 0) as double) as pre_revenue,
+    cast(coalesce(request_metrics.pre_sessions, 0) as bigint) as pre_sessions,
+    cast(coalesce(request_metrics.pre_requests, 0) as bigint) as pre_requests,
+    coalesce(request_metrics.pre_requests, 0) > 0 as has_pre_period
+from users
+left join impression_metrics
+    on users.experiment_id = impression_metrics.experiment_id
+    and users.user_id = impression_metrics.user_id
+left join request_metrics
+    on users.experiment_id = request_metrics.experiment_id
+    and users.user_id = request_metrics.user_id

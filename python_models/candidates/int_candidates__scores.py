@@ -1,0 +1,19 @@
+"""int_candidates__scores: one row per model version this build trained x task x scored
+impression (published as fct_model_scores).
+
+Thin: this build's training runs, the scored splits' point-in-time features and the content
+embeddings in, one package call (receval.models.training.score_candidates), Arrow out.
+"""
+from receval.models.training import score_candidates
+from receval.warehouse import to_arrow
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    splits = dbt.config.get("splits")
+    split_list = ", ".join(f"'{split}'" for split in splits)
+    return score_candidates(
+        to_arrow(dbt.ref("int_candidates__training_runs")),
+        to_arrow(dbt.ref("int_features__impressions").filter(f"split in ({split_list})")),
+        to_arrow(dbt.ref("int_features__item_content")),
+    )

@@ -1,0 +1,85 @@
+"""The experiment registry (the ``experiment_registry`` seed): variants, metrics and
+guardrails per experiment, checked, and what each registry name measures.
+
+The metric names used in the registry map to columns of ``fct_experiment_user_metrics``
+through :data:`METRICS`; the guardrail names to a per-user rate or a per-request quantile
+through :data:`GUARDRAILS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pyarrow as pa
+
+__all__ = ["GUARDRAILS", "METRICS", "MetricSpec", "Registry", "read_registry"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registry metric: per-user column(s) of fct_experiment_user_metrics."""
+
+    kind: str                 # "mean" or "ratio"
+    column: str               # mean: the value; ratio: the numerator
+    pre_column: str           # the pre-period covariate (ratio: pre numerator)
+    denominator: str | None = None
+    pre_denominator: str | None = None
+
+
+METRICS: dict[str, MetricSpec] = {
+    "ctr": MetricSpec("ratio", "clicks", "pre_clicks", "impressions", "pre_impressions"),
+    "clicks_per_user": MetricSpec("mean", "clicks", "pre_clicks"),
+    "conversion_rate": MetricSpec("mean", "converted", "pre_converted"),
+    "purchases_per_user": MetricSpec("mean", "purchases", "pre_purchases"),
+    "revenue_per_user": MetricSpec("mean", "revenue", "pre_revenue"),
+    "impressions_per_user": MetricSpec("mean", "impressions", "pre_impressions"),
+    "sessions_per_user": MetricSpec("mean", "sessions", "pre_sessions"),
+}
+
+# Guardrails: per-user mean of a request-log rate, or a quantile of per-request values.
+GUARDRAILS: dict[str, tuple[str, str, float | None]] = {
+    "p99_latency_ms": ("quantile", "latency_ms", 0.99),
+    "p50_latency_ms": ("quantile", "latency_ms", 0.50),
+    "error_rate": ("mean", "error_rate", None),
+    "fallback_rate": ("mean", "fallback_rate", None),
+}
+
+
+class Registry(NamedTuple):
+    """Registry rows per experiment id (each list sorted by name)."""
+
+    variants: dict[str, list[dict]]
+    metrics: dict[str, list[dict]]
+    guardrails: dict[str, list[dict]]
+
+    def control(self, experiment_id: str) -> str:
+        """The experiment's control variant."""
+        return next(v["name"] for v in self.variants.get(experiment_id, []) if v["is_control"])
+
+
+def read_registry(registry: pa.Table) -> Registry:
+    """The registry seed's rows per experiment, checked: exactly one control variant and
+    one primary metric per experiment, and only known metric and guardrail names."""
+    variants: dict[str, list[dict]] = {}
+    metrics: dict[str, list[dict]] = {}
+    guardrails: dict[str, list[dict]] = {}
+    rows = sorted(registry.to_pylist(), key=lambda r: (r["experiment_id"], r["entry"], r["name"]))
+    for r in rows:
+        target = {"variant": variants, "metric": metrics, "guardrail": guardrails}[r["entry"]]
+        target.setdefault(r["experiment_id"], []).append(r)
+    for exp, vs in variants.items():
+        controls = [v["name"] for v in vs if v["is_control"]]
+        if len(controls) != 1:
+            raise ValueError(f"experiment {exp!r} must have exactly one control variant, got {controls}")
+    for exp, ms in metrics.items():
+        primaries = [m["name"] for m in ms if m["role"] == "primary"]
+        if len(primaries) != 1:
+            raise ValueError(f"experiment {exp!r} must have exactly one primary metric, got {primaries}")
+        unknown = [m["name"] for m in ms if m["name"] not in METRICS]
+        if unknown:
+            raise ValueError(f"experiment {exp!r}: unknown metrics {unknown}; known: {sorted(METRICS)}")
+    for exp, gs in guardrails.items():
+        unknown = [g["name"] for g in gs if g["name"] not in GUARDRAILS]
+        if unknown:
+            raise ValueError(f"experiment {exp!r}: unknown guardrails {unknown}; known: {sorted(GUARDRAILS)}")
+    return Registry(variants, metrics, guardrails)
