@@ -12,6 +12,8 @@
        'marts': ['fct_impression_labels (is_converted, revenue)', 'fct_offline_metrics (conversion task)',
                  'fct_policy_value_estimates (purchase, revenue)'],
        'needs': ['conversions']},
+      {'family': 'delayed conversion feedback', 'marts': ['fct_conversion_delay', 'fct_cvr_by_day'],
+       'needs': ['conversions']},
       {'family': 'experiments',
        'marts': ['fct_experiment_exposures', 'fct_experiment_user_metrics', 'fct_experiment_results',
                  'fct_srm_checks', 'fct_guardrail_checks', 'fct_bandit_allocations', 'rpt_experiment_scorecard'],

@@ -130,18 +130,8 @@ impressions as (
         labels.is_converted,
         labels.is_label_mature,
         coalesce(requests.device, 'unknown') as device,
-        case
-            when users.signup_at is null then 'unknown'
-            when labels.impression_ts < {{ dbt.dateadd('day', var('offline_new_user_days'), 'users.signup_at') }}
-                then 'new'
-            else 'returning'
-        end as user_tenure,
-        case
-            when items.created_at is null then 'unknown'
-            when labels.impression_ts < {{ dbt.dateadd('day', var('offline_cold_start_days'), 'items.created_at') }}
-                then 'cold_start'
-            else 'warm'
-        end as item_freshness,
+        {{ user_tenure_segment('labels.impression_ts', 'users.signup_at') }} as user_tenure,
+        {{ item_freshness_segment('labels.impression_ts', 'items.created_at') }} as item_freshness,
         coalesce(items.category, 'unknown') as item_category
     from labels
     inner join splits on splits.impression_date = labels.impression_date

@@ -1,0 +1,147 @@
+"""The delayed-feedback mart builders on a case computed by hand, on empty input and
+without delay.
+
+The hand case, window W = 10 h. Day 1: five clicks 10 h old (mature), purchases after 1, 2
+and 6 h. Day 2: four clicks 3 h old, one purchase after 2 h. The purchases (D, O) are
+(1, 10), (2, 10), (6, 10), (2, 3); the reverse-time product limit has steps
+s = 1: r = 1, d = 1; s = 2: r = 3, d = 2; s = 6: r = 3, d = 1 (the day-2 purchase is out:
+6 > 3), so F = 0 below 1 h, 2/9 on [1, 2), 2/3 on [2, 6) and 1 from 6 h on.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pyarrow as pa
+import pytest
+
+from receval.delayed.marts import (
+    CONVERSION_DELAY_SCHEMA, CVR_BY_DAY_SCHEMA, conversion_delay_table, cvr_by_day_table,
+)
+
+DAY1, DAY2 = dt.date(2026, 9, 1), dt.date(2026, 9, 2)
+WINDOW = 10.0
+
+
+def clicks(rows: list[tuple]) -> pa.Table:
+    """(click_date, user_id, device, delay_hours or None, elapsed_hours) per click."""
+    return pa.table({
+        "click_date": pa.array([r[0] for r in rows], pa.date32()),
+        "user_id": pa.array([r[1] for r in rows], pa.int64()),
+        "device": [r[2] for r in rows],
+        "item_category": ["cat_01"] * len(rows),
+        "user_tenure": ["returning"] * len(rows),
+        "is_converted": [r[3] is not None for r in rows],
+        "delay_hours": pa.array([r[3] for r in rows], pa.float64()),
+        "elapsed_hours": pa.array([r[4] for r in rows], pa.float64()),
+    })
+
+
+HAND = clicks([
+    (DAY1, 1, "ios", 1.0, 10.0), (DAY1, 2, "ios", 2.0, 10.0), (DAY1, 3, "ios", 6.0, 10.0),
+    (DAY1, 4, "ios", None, 10.0), (DAY1, 5, "android", None, 10.0),
+    (DAY2, 6, "ios", 2.0, 3.0), (DAY2, 7, "ios", None, 3.0), (DAY2, 8, "ios", None, 3.0),
+    (DAY2, 9, "ios", None, 3.0),
+])
+
+
+def by_key(table: pa.Table, *keys: str) -> dict:
+    return {tuple(row[k] for k in keys): row for row in table.to_pylist()}
+
+
+def test_conversion_delay_by_hand():
+    table = conversion_delay_table(HAND, window_hours=WINDOW, horizons=(1, 3, 10), quantile_levels=(0.5, 0.9))
+    assert table.schema == CONVERSION_DELAY_SCHEMA
+    rows = by_key(table, "segment_type", "segment_value", "statistic", "horizon_hours", "quantile_level")
+    share = {h: rows["all", "all", "share_within", h, None] for h in (1.0, 3.0, 10.0)}
+    assert share[1.0]["value"] == pytest.approx(2 / 9)
+    assert share[1.0]["std_error"] == pytest.approx(2 / 9 * math.sqrt(2 / 3 + 1 / 6))  # Greenwood, s > 1
+    assert share[3.0]["value"] == pytest.approx(2 / 3)
+    assert share[3.0]["std_error"] == pytest.approx(2 / 3 * math.sqrt(1 / 6))
+    assert share[3.0]["ci_low"] < 2 / 3 < share[3.0]["ci_high"]
+    assert share[10.0]["value"] == 1.0 and share[10.0]["std_error"] == 0.0
+    assert rows["all", "all", "quantile", None, 0.5]["value"] == 2.0
+    assert rows["all", "all", "quantile", None, 0.9]["value"] == 6.0
+    assert share[1.0]["n_purchases"] == 4 and share[1.0]["n_clicks"] == 9 and share[1.0]["reason"] is None
+    # the mature cohort alone: the empirical CDF of 1, 2, 6 h
+    assert rows["click_date", "2026-09-01", "share_within", 3.0, None]["value"] == pytest.approx(2 / 3)
+    assert rows["click_date", "2026-09-01", "share_within", 1.0, None]["value"] == pytest.approx(1 / 3)
+    # day 2 alone: no click's window has closed, so its curve is not identified
+    day2 = [r for r in table.to_pylist() if r["segment_value"] == "2026-09-02"]
+    assert len(day2) == 5 and all(r["value"] is None and "not identified" in r["reason"] for r in day2)
+    # a segment without any purchase
+    android = [r for r in table.to_pylist() if r["segment_value"] == "android"]
+    assert android and all(r["value"] is None and r["reason"] == "no purchase in the segment" for r in android)
+    assert {r["segment_type"] for r in table.to_pylist()} == {"all", "click_date", "device", "item_category",
+                                                              "user_tenure"}
+
+
+def test_cvr_by_day_by_hand():
+    table = cvr_by_day_table(HAND, window_hours=WINDOW, alpha=0.05, min_purchases=1)
+    assert table.schema == CVR_BY_DAY_SCHEMA
+    rows = by_key(table, "click_date", "segment_type", "segment_value")
+    mature, recent = rows[DAY1, "all", "all"], rows[DAY2, "all", "all"]
+    assert mature["label_maturity"] == "mature" and mature["n_clicks"] == 5 and mature["n_conversions"] == 3
+    assert mature["naive_cvr"] == mature["corrected_cvr"] == mature["final_cvr"] == 0.6
+    assert mature["corrected_std_error"] == mature["naive_std_error"] and mature["expected_share_to_come"] == 0.0
+    assert recent["label_maturity"] == "immature" and recent["final_cvr"] is None
+    assert recent["naive_cvr"] == 0.25
+    assert recent["expected_share_to_come"] == pytest.approx(1 / 3)  # 1 - F(3 h)
+    assert recent["corrected_cvr"] == pytest.approx(0.25 / (2 / 3))
+    # delta method: Var(naive) / F^2 + naive^2 Var(F) / F^4, Var(F) = (2/3)^2 * 1/6 (step at 6 h)
+    var_naive = 0.75 / 3 / 4
+    var_f = (2 / 3) ** 2 / 6
+    assert recent["corrected_std_error"] == pytest.approx(
+        math.sqrt(var_naive / (2 / 3) ** 2 + 0.25 ** 2 * var_f / (2 / 3) ** 4))
+    assert recent["expected_share_to_come_std_error"] == pytest.approx(math.sqrt(var_f))
+    assert recent["delay_curve"] == "own" and recent["delay_curve_purchases"] == 4 and recent["reason"] is None
+    # a segment without purchases borrows the overall curve, and says so
+    android = rows[DAY1, "device", "android"]
+    assert android["delay_curve"] == "all" and android["reason"] == (
+        "delay curve of segment all: no purchase in the segment")
+    assert android["naive_cvr"] == android["corrected_cvr"] == 0.0
+    # too few purchases for its own curve
+    thin = by_key(cvr_by_day_table(HAND, window_hours=WINDOW, min_purchases=5), "click_date", "segment_type",
+                  "segment_value")[DAY2, "device", "ios"]
+    assert thin["delay_curve"] == "all" and "4 purchase(s) in the segment, fewer than 5" in thin["reason"]
+
+
+def test_partial_day_and_clicks_too_young_to_have_converted():
+    table = cvr_by_day_table(clicks([
+        (DAY1, 1, "ios", 1.0, 10.0), (DAY1, 2, "ios", None, 9.0),
+        (DAY2, 3, "ios", None, 0.5), (DAY2, 4, "ios", None, 0.2),
+    ]), window_hours=WINDOW)
+    rows = by_key(table, "click_date", "segment_type", "segment_value")
+    assert rows[DAY1, "all", "all"]["label_maturity"] == "partial"
+    young = rows[DAY2, "all", "all"]
+    assert young["corrected_cvr"] is None and young["naive_cvr"] == 0.0
+    assert young["reason"].startswith("every click is younger than the shortest delay")
+
+
+def test_without_purchases_or_rows_the_tables_are_empty_and_typed():
+    no_purchase = clicks([(DAY1, 1, "ios", None, 10.0), (DAY2, 2, "ios", None, 3.0)])
+    empty = no_purchase.slice(0, 0)
+    for table in (no_purchase, empty):
+        assert conversion_delay_table(table, window_hours=WINDOW).equals(CONVERSION_DELAY_SCHEMA.empty_table())
+        assert cvr_by_day_table(table, window_hours=WINDOW).equals(CVR_BY_DAY_SCHEMA.empty_table())
+
+
+def test_without_delay_every_corrected_rate_is_the_naive_one():
+    rows = [(day, user, device, 0.0 if user % 3 == 0 else None, elapsed)
+            for day, elapsed in ((DAY1, 12.0), (DAY2, 0.5))
+            for user, device in zip(range(30), ["ios", "android", "web"] * 10)]
+    table = cvr_by_day_table(clicks(rows), window_hours=WINDOW, min_purchases=1).to_pylist()
+    assert len(table) == 2 * (1 + 3 + 1 + 1)
+    for row in table:
+        assert row["corrected_cvr"] == row["naive_cvr"] and row["corrected_std_error"] == row["naive_std_error"]
+        assert row["expected_share_to_come"] == 0.0
+    delay = conversion_delay_table(clicks(rows), window_hours=WINDOW, horizons=(0, 1)).to_pylist()
+    assert {r["value"] for r in delay if r["statistic"] == "share_within" and r["segment_type"] == "all"} == {1.0}
+
+
+def test_no_mature_purchase_leaves_corrected_rates_null_with_the_reason():
+    table = cvr_by_day_table(clicks([(DAY2, 1, "ios", 1.0, 3.0), (DAY2, 2, "ios", None, 3.0)]),
+                             window_hours=WINDOW).to_pylist()
+    assert table and all(r["corrected_cvr"] is None and r["delay_curve"] is None for r in table)
+    assert all(r["reason"].startswith("no delay curve: no purchase of a click whose attribution window")
+               for r in table)
