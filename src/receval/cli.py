@@ -16,6 +16,8 @@ def _simulate(args: argparse.Namespace) -> int:
     cfg = get_preset(args.preset)
     if args.bad_rate is not None:
         cfg = replace(cfg, bad_rate=args.bad_rate)
+    if args.no_delayed_feedback:
+        cfg = replace(cfg, delayed_feedback=False)
     console = Console(stderr=True)
     started = time.perf_counter()
     with Progress(TextColumn("[bold]simulate[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -52,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output folder; its raw/ and truth/ are replaced")
     sim.add_argument("--bad-rate", type=float, default=None,
                      help="share of bad rows per fact entity (default: the preset's)")
+    sim.add_argument("--no-delayed-feedback", action="store_true",
+                     help="every click within a minute of its impression and every purchase a second "
+                          "after its click (a world a delay correction must leave unchanged)")
     sim.add_argument("--until", default=None, metavar="YYYY-MM-DD",
                      help="land only the partitions that arrived by this day (the same world, seen "
                           "earlier: a later --until lands the next days of it)")

@@ -62,6 +62,9 @@ class SimConfig:
     click_slow_median_s: float = 1800.0
     click_slow_sigma: float = 0.5
     purchase_delay_shares: tuple[float, float, float] = (0.75, 0.20, 0.05)  # <1d, 1-7d, 7-14d
+    # False: a world without delayed feedback, where a delay correction must change nothing:
+    # every click within a minute of its impression, every purchase a second after its click.
+    delayed_feedback: bool = True
     purchase_fast_median_h: float = 1.5
     purchase_fast_sigma: float = 1.0
 

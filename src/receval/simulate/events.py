@@ -200,6 +200,8 @@ class DayGenerator:
         click_delay = mixture_delay_s(rng, len(ci), (1 - cfg.click_slow_share, cfg.click_slow_share), (
             lambda k_: rng.lognormal(np.log(cfg.click_fast_median_s), cfg.click_fast_sigma, k_),
             lambda k_: rng.lognormal(np.log(cfg.click_slow_median_s), cfg.click_slow_sigma, k_)))
+        if not cfg.delayed_feedback:
+            click_delay = np.minimum(click_delay, 60.0)
         click_ts = imp_ts[ci] + (click_delay * US_PER_S).astype(np.int64)
         batches["clicks"] = Batch({
             "event_id": self.event_ids.take(len(ci)), "request_id": imp_request[ci],
@@ -213,6 +215,8 @@ class DayGenerator:
                                   day_s - 1),
             lambda k_: rng.uniform(day_s, 7 * day_s, k_),
             lambda k_: rng.uniform(7 * day_s + 1, 14 * day_s, k_)))
+        if not cfg.delayed_feedback:
+            purchase_delay = np.ones_like(purchase_delay)
         conv_ts = click_ts[bought] + (purchase_delay * US_PER_S).astype(np.int64)
         batches["conversions"] = Batch({
             "event_id": self.event_ids.take(len(pi)), "order_id": self.order_ids.take(len(pi)),

@@ -80,6 +80,8 @@ def window_probabilities(cfg: SimConfig) -> tuple[float, float]:
     w = cfg.click_window_minutes * 60.0
     q_w = ((1 - cfg.click_slow_share) * _lognormal_cdf(w, cfg.click_fast_median_s, cfg.click_fast_sigma)
            + cfg.click_slow_share * _lognormal_cdf(w, cfg.click_slow_median_s, cfg.click_slow_sigma))
+    if not cfg.delayed_feedback:
+        return 1.0, 1.0
     fast, mid, _ = cfg.purchase_delay_shares
     a_h = cfg.attribution_window_days * 24.0
     q_a = fast * _lognormal_cdf(a_h, cfg.purchase_fast_median_h, cfg.purchase_fast_sigma) + mid

@@ -229,3 +229,25 @@ def test_candidate_logging_share_leaves_the_rest_of_the_world_unchanged(tiny_wor
     served = pd.read_parquet(tiny_world / "truth" / "candidates.parquet").request_id.nunique()
     logged = read_raw(tmp_path, "candidates").drop_duplicates("request_id").request_id.nunique()
     assert abs(logged / served - 0.5) <= 4 * np.sqrt(0.25 / served)
+
+
+def test_a_world_without_delayed_feedback_has_every_purchase_a_second_after_its_click(tiny_cfg, tmp_path):
+    """delayed_feedback=False: every clean purchase is stamped one second after a click of the
+    same user on the same item, and every click within a minute of its impression."""
+    out = tmp_path / "no_delay"
+    simulate(replace(tiny_cfg, delayed_feedback=False), SEED, out)
+    faults = pd.read_parquet(out / "truth" / "faults.parquet")
+    bad = set(faults.loc[faults.entity == "conversions", "event_id"])
+    conversions = read_raw(out, "conversions")
+    conversions = conversions[~conversions.event_id.isin(bad)].drop_duplicates("event_id")
+    clicks = read_raw(out, "clicks")[["user_id", "item_id", "ts"]]
+    wanted = conversions.assign(ts=conversions.ts - pd.Timedelta(seconds=1))[["user_id", "item_id", "ts"]]
+    matched = wanted.merge(clicks.drop_duplicates(), on=["user_id", "item_id", "ts"], how="left", indicator=True)
+    assert len(conversions) > 100 and (matched["_merge"] == "both").all()
+    bad = set(faults.loc[faults.entity.isin(["clicks", "impressions"]), "event_id"])
+    clicks = read_raw(out, "clicks").drop_duplicates("event_id")
+    shown = read_raw(out, "impressions").drop_duplicates("event_id")
+    pairs = clicks[~clicks.event_id.isin(bad)].merge(
+        shown[~shown.event_id.isin(bad)], on=["request_id", "item_id"], suffixes=("", "_shown"))
+    lag = (pairs.ts - pairs.ts_shown).dt.total_seconds()
+    assert pairs.event_id.nunique() > 1000 and lag.between(0, 60).all()
