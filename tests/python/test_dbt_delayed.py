@@ -1,8 +1,10 @@
-"""Integration: the delayed-feedback marts (fct_conversion_delay, fct_cvr_by_day) on the tiny
-simulated world, against the simulator's delay mixture and the world's eventual labels."""
+"""Integration: the delayed-feedback marts (fct_conversion_delay, fct_cvr_by_day,
+fct_delayed_feedback_backtest) on the tiny simulated world, against the simulator's delay
+mixture, the world's eventual labels and the world's own later labels."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -77,3 +79,65 @@ def test_corrected_rate_recovers_the_eventual_rate_of_recent_days(cut_world):
     for day, row in low.iterrows():
         assert row.corrected_ci_low <= row.eventual <= row.corrected_ci_high, (day, row.to_dict())
         assert abs(row.corrected_cvr - row.eventual) < abs(row.naive_cvr - row.eventual), day
+
+
+# The tiny world's 8 days cannot hold a 7-day window both before and after a cut (the curve
+# at the cut needs clicks whose window had closed, the final labels a window after it), so
+# the backtest build shortens the window to 3 days and cuts 4 days before the data's end.
+BACKTEST_VARS = {**TINY_VARS, "attribution_window_days": 3, "delay_backtest_horizon_days": 4}
+BACKTEST_CUT = pd.Timestamp("2026-09-05")
+
+
+def test_default_backtest_cut_precedes_the_tiny_world(tiny_warehouse):
+    # 14 days before the data's end: no click yet, so an empty backtest with its columns
+    assert tiny_warehouse.query("select count(*) as n from main.int_delayed__clicks_at_cut").n[0] == 0
+    assert len(tiny_warehouse.query("select * from main.fct_delayed_feedback_backtest")) == 0
+
+
+@pytest.fixture(scope="module")
+def backtest_warehouse(tiny_world, tmp_path_factory):
+    warehouse = Warehouse(tmp_path_factory.mktemp("backtest"), tiny_world / "raw", BACKTEST_VARS)
+    warehouse.dbt("seed")
+    warehouse.dbt("run", "--select", "+fct_delayed_feedback_backtest", "fct_cvr_by_day")
+    return warehouse
+
+
+def test_backtest_corrects_the_last_days_before_the_cut_towards_their_final_rates(backtest_warehouse):
+    rows = backtest_warehouse.query(
+        "select * from main.fct_delayed_feedback_backtest where segment_type = 'all' and click_date is not null")
+    assert (rows.cut_at == BACKTEST_CUT).all()
+    by_method = {method: days.set_index("click_date") for method, days in rows.groupby("method")}
+    naive, survival = by_method["naive"], by_method["survival_reweighting"]
+    # the days whose 3-day window was open at the cut, each with its final rate now
+    assert naive.index.tolist() == list(pd.date_range("2026-09-02", "2026-09-04"))
+    assert naive.final_cvr.notna().all() and naive.final_cvr.equals(survival.final_cvr)
+    # the final rates are fct_cvr_by_day's naive rates of those (now mature) days
+    by_day = backtest_warehouse.query(ALL_BY_DAY).set_index("click_date").loc[naive.index]
+    assert (by_day.label_maturity == "mature").all()
+    assert naive.final_cvr.tolist() == by_day.naive_cvr.tolist()
+    assert naive.n_clicks.tolist() == by_day.n_clicks.tolist()
+    # where the naive rate is more than 10% below the final one (with a 3-day window, the
+    # last day: 17%), the corrected rate is nearer it
+    low = naive[naive.estimate < 0.9 * naive.final_cvr]
+    assert len(low) >= 1 and low.index.max() == BACKTEST_CUT - pd.Timedelta(days=1)
+    for day in low.index:
+        assert abs(survival.error[day]) < abs(naive.error[day]), day
+
+
+def test_without_delayed_feedback_every_corrected_figure_is_the_naive_one(tmp_path_factory):
+    """A world whose purchases follow their clicks by a second (simulate
+    delayed_feedback=False): nothing is still to come, so the correction changes nothing."""
+    out = tmp_path_factory.mktemp("no_delay_world")
+    simulate(replace(get_preset("tiny"), delayed_feedback=False), SEED, out)
+    warehouse = Warehouse(tmp_path_factory.mktemp("no_delay_warehouse"), out / "raw", TINY_VARS)
+    warehouse.dbt("seed")
+    warehouse.dbt("run", "--select", "+fct_cvr_by_day")
+    days = warehouse.query("""
+        select count(*) as n, count(corrected_cvr) as estimated, max(expected_share_to_come) as to_come,
+               count(*) filter (where corrected_cvr is distinct from naive_cvr
+                                or corrected_std_error is distinct from naive_std_error
+                                or corrected_ci_low is distinct from naive_ci_low
+                                or corrected_ci_high is distinct from naive_ci_high) as differing
+        from main.fct_cvr_by_day""").iloc[0]
+    assert days.n > 100 and days.estimated == days.n
+    assert days.differing == 0 and days.to_come == 0

@@ -86,7 +86,7 @@ def test_minimal_landing_zone_builds_labels_ope_and_diagnostics(minimal, tiny_wo
     assert rows(warehouse, "dim_users") == truth["user_id"].nunique() == rows(warehouse, "dim_users", "is_derived")
     assert rows(warehouse, "dim_items", "category is null and is_derived") == rows(warehouse, "dim_items") > 0
     for empty in ("fct_experiment_exposures", "fct_experiment_results", "fct_srm_checks", "fct_shadow_comparison",
-                  "fct_feature_skew", "fct_conversion_delay", "fct_cvr_by_day"):
+                  "fct_feature_skew", "fct_conversion_delay", "fct_cvr_by_day", "fct_delayed_feedback_backtest"):
         assert rows(warehouse, empty) == 0, empty
     # no served score: the production model has no served-score rows to evaluate
     assert rows(warehouse, "fct_offline_metrics", "model_id = 'prod_v1'") == 0

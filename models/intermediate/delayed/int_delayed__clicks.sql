@@ -1,5 +1,5 @@
 {#- One row per clicked impression: the input of the delayed-feedback marts
-    (fct_conversion_delay, fct_cvr_by_day). The click is the impression's first counted
+    (fct_conversion_delay, fct_cvr_by_day; the backtest's int_delayed__clicks_at_cut). The click is the impression's first counted
     click; the segments follow int_offline__scored_impressions' rules.
 
     delay_hours runs from the click the impression's first attributed purchase is credited
@@ -19,6 +19,7 @@ with labels as (
 ranked_purchases as (
     select
         impression_event_id,
+        purchased_at,
         {{ dbt.datediff('clicked_at', 'purchased_at', 'second') }} / 3600.0 as delay_hours,
         row_number() over (
             partition by impression_event_id order by purchased_at, conversion_event_id
@@ -27,7 +28,7 @@ ranked_purchases as (
 ),
 
 first_purchases as (
-    select impression_event_id, delay_hours from ranked_purchases where purchase_rank = 1
+    select impression_event_id, purchased_at, delay_hours from ranked_purchases where purchase_rank = 1
 ),
 
 data_end as (
@@ -56,6 +57,7 @@ select
     coalesce(items.category, 'unknown') as item_category,
     {{ user_tenure_segment('labels.impression_ts', 'users.signup_at') }} as user_tenure,
     labels.is_converted,
+    first_purchases.purchased_at,
     first_purchases.delay_hours,
     greatest(
         {{ dbt.datediff('labels.clicked_at', 'data_end.as_of', 'second') }} / 3600.0,

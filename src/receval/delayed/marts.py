@@ -1,6 +1,6 @@
 """The delayed-feedback marts as tables: one call per mart, Arrow in, Arrow out.
 
-Both read ``int_delayed__clicks``: one row per clicked impression with ``click_date``,
+They read ``int_delayed__clicks``: one row per clicked impression with ``click_date``,
 ``user_id``, the segment columns (``device``, ``item_category``, ``user_tenure``),
 ``is_converted`` (an attributed purchase so far), ``delay_hours`` (click to that purchase;
 null when none) and ``elapsed_hours`` (click to the data's end, at least the delay).
@@ -12,8 +12,11 @@ null when none) and ``elapsed_hours`` (click to the data's end, at least the del
   conversion rate, the rate corrected by :class:`~receval.delayed.SurvivalReweighting`
   with the segment's own curve (the overall one where the segment's is too thin or not
   identified, said in ``reason``), and the final rate once every click's window has closed.
+- :func:`delayed_feedback_backtest_table` (``fct_delayed_feedback_backtest``): the same
+  rates for the clicks before a cut, as they stood at the cut (``int_delayed__clicks_at_cut``),
+  against their labels now.
 
-Without any purchase (a landing zone without conversions) nothing is estimated and both
+Without any purchase (a landing zone without conversions) nothing is estimated and the
 tables are empty, with their columns: purchases are unobserved there, not zero.
 """
 from __future__ import annotations
@@ -27,10 +30,11 @@ import pyarrow as pa
 
 from receval.delayed.reweighting import SurvivalReweighting
 from receval.delayed.survival import DEFAULT_HORIZONS, DelayCurve, DelayDistribution
+from receval.metrics.results import MetricResult
 from receval.metrics.uncertainty import mean_with_clt
 
-__all__ = ["SEGMENT_COLUMNS", "CONVERSION_DELAY_SCHEMA", "CVR_BY_DAY_SCHEMA",
-           "conversion_delay_table", "cvr_by_day_table"]
+__all__ = ["SEGMENT_COLUMNS", "CONVERSION_DELAY_SCHEMA", "CVR_BY_DAY_SCHEMA", "BACKTEST_SCHEMA",
+           "conversion_delay_table", "cvr_by_day_table", "delayed_feedback_backtest_table"]
 
 SEGMENT_COLUMNS = ("device", "item_category", "user_tenure")
 
@@ -55,10 +59,23 @@ CVR_BY_DAY_SCHEMA = pa.schema([
     ("reason", pa.string()), ("alpha", pa.float64()),
 ])
 
+BACKTEST_SCHEMA = pa.schema([
+    ("cut_at", pa.timestamp("us")), ("click_date", pa.date32()), ("segment_type", pa.string()),
+    ("segment_value", pa.string()), ("method", pa.string()), ("n_days", pa.int64()),
+    ("n_clicks", pa.int64()), ("estimate", pa.float64()), ("std_error", pa.float64()),
+    ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("final_cvr", pa.float64()),
+    ("final_std_error", pa.float64()), ("error", pa.float64()), ("relative_error", pa.float64()),
+    ("is_covered", pa.bool_()), ("mean_abs_relative_error", pa.float64()),
+    ("share_covered", pa.float64()), ("reason", pa.string()), ("alpha", pa.float64()),
+])
+# method -> the column prefix of its rate in cvr_by_day_table
+BACKTEST_METHODS = {"naive": "naive", "survival_reweighting": "corrected"}
+
 REASON_NO_PURCHASE = "no purchase in the segment"
 REASON_NOT_IDENTIFIED = ("no purchase of a click whose attribution window has closed: the delay "
                          "curve is not identified")
 REASON_NOT_ARRIVED = "every click is younger than the shortest delay: no purchase can have arrived yet"
+REASON_NOT_FINAL = "some click's attribution window is still open at the data's end: no final rate yet"
 
 
 def _f(x: Any) -> float | None:
@@ -66,9 +83,9 @@ def _f(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _clicks_frame(clicks: pa.Table) -> pd.DataFrame:
+def _clicks_frame(clicks: pa.Table, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     frame = clicks.select(["click_date", "user_id", *SEGMENT_COLUMNS, "is_converted", "delay_hours",
-                           "elapsed_hours"]).to_pandas()
+                           "elapsed_hours", *extra]).to_pandas()
     frame[list(SEGMENT_COLUMNS)] = frame[list(SEGMENT_COLUMNS)].fillna("unknown")
     frame["is_converted"] = frame["is_converted"].fillna(False).astype(bool)
     return frame
@@ -235,3 +252,92 @@ def _segment_curve(segment_type: str, rows: pd.DataFrame, estimator: DelayDistri
     if overall is None:
         return None, None, f"no delay curve: {overall_reason}"
     return overall, "all", f"delay curve of segment all: {reason}"
+
+
+def delayed_feedback_backtest_table(clicks_at_cut: pa.Table, *, window_hours: float, alpha: float = 0.05,
+                                    min_purchases: int = 50) -> pa.Table:
+    r"""A backtest without a simulator: the rates of the clicks before a cut :math:`D`, as
+    they stood at :math:`D`, against the final rates their labels give now.
+
+    The clicks as they stood at the cut go through :func:`cvr_by_day_table` (the delay
+    curve fitted only on the purchases seen by :math:`D`). Kept are the click days whose
+    window was still open at the cut (``label_maturity`` immature or partial there: the
+    last :math:`W` of days before :math:`D`), per segment (``all`` and each value of
+    :data:`SEGMENT_COLUMNS`) and per method: ``naive`` (the rate seen at :math:`D`) and
+    ``survival_reweighting`` (the corrected rate), each with its standard error and
+    interval. ``final_cvr`` is the day's rate now, with its CLT standard error clustered on
+    users, once every click's label is final (else null, with the reason); ``error`` =
+    estimate - final, ``relative_error`` = error / final, ``is_covered``: the interval
+    holds the final rate. One summary row per segment and method (``click_date`` null)
+    gives, over the days with a final rate, ``n_days``, ``n_clicks``, the mean absolute
+    relative error and the share of days covered.
+
+    Grain: click_date x segment_type x segment_value x method. Empty, with its columns,
+    when no purchase was seen by the cut.
+
+    Parameters
+    ----------
+    clicks_at_cut : pyarrow.Table
+        ``int_delayed__clicks_at_cut``: the columns of ``int_delayed__clicks`` as at the cut
+        (see the module docstring), plus ``cut_at``, ``is_converted_now`` (the label now)
+        and ``is_label_final`` (that label is final).
+    window_hours, alpha, min_purchases
+        As :func:`cvr_by_day_table`.
+    """
+    at_cut = cvr_by_day_table(clicks_at_cut, window_hours=window_hours, alpha=alpha,
+                              min_purchases=min_purchases)
+    if at_cut.num_rows == 0:
+        return BACKTEST_SCHEMA.empty_table()
+    frame = _clicks_frame(clicks_at_cut, extra=("cut_at", "is_converted_now", "is_label_final"))
+    final = {(day, segment_type, value): _final_rate(cohort, alpha)
+             for segment_type, value, rows in _segments(frame, SEGMENT_COLUMNS)
+             for day, cohort in rows.groupby("click_date", sort=True)}
+    common = {"cut_at": frame["cut_at"].iloc[0], "alpha": alpha}
+    days = []
+    for row in at_cut.to_pylist():
+        if row["label_maturity"] == "mature":  # closed at the cut: corrected = naive = final
+            continue
+        cohort = {column: row[column] for column in ("click_date", "segment_type", "segment_value", "n_clicks")}
+        day_final = final[row["click_date"], row["segment_type"], row["segment_value"]]
+        for method, prefix in BACKTEST_METHODS.items():
+            rate = {"estimate": row[f"{prefix}_cvr"],
+                    **{column: row[f"{prefix}_{column}"] for column in ("std_error", "ci_low", "ci_high")}}
+            reason = row["reason"] if method == "survival_reweighting" else None
+            days.append({**common, **cohort, "method": method, **rate, **_versus_final(rate, day_final, reason)})
+    return pa.Table.from_pylist(days + _backtest_summaries(days, common), schema=BACKTEST_SCHEMA)
+
+
+def _final_rate(cohort: pd.DataFrame, alpha: float) -> MetricResult | None:
+    """The day's rate now with its clustered CLT standard error; None while a label can change."""
+    if not cohort["is_label_final"].all():
+        return None
+    return mean_with_clt(cohort["is_converted_now"].to_numpy(np.float64),
+                         group_ids=cohort["user_id"].to_numpy(), alpha=alpha, bounds=(0.0, 1.0))
+
+
+def _versus_final(rate: dict[str, Any], final: MetricResult | None, reason: str | None) -> dict[str, Any]:
+    """final_cvr, its standard error, and the rate's error against it (nulls without either)."""
+    if final is None:
+        return {"reason": "; ".join(r for r in (reason, REASON_NOT_FINAL) if r)}
+    row = {"final_cvr": final.value, "final_std_error": _f(final.std_error), "reason": reason}
+    if rate["estimate"] is None:
+        return row
+    error = rate["estimate"] - final.value
+    covered = None if rate["ci_low"] is None else rate["ci_low"] <= final.value <= rate["ci_high"]
+    return {**row, "error": error, "relative_error": error / final.value if final.value > 0 else None,
+            "is_covered": covered}
+
+
+def _backtest_summaries(days: list[dict], common: dict[str, Any]) -> list[dict]:
+    """One row per segment and method over its days with an error: mean |relative error|, share covered."""
+    frame = pd.DataFrame(days, columns=["segment_type", "segment_value", "method", "n_clicks", "error",
+                                        "relative_error", "is_covered"]).astype({"relative_error": float})
+    out = []
+    for (segment_type, value, method), rows in frame.groupby(["segment_type", "segment_value", "method"],
+                                                             sort=True):
+        compared = rows[rows["error"].notna()]
+        out.append({**common, "segment_type": segment_type, "segment_value": value, "method": method,
+                    "n_days": len(compared), "n_clicks": int(compared["n_clicks"].sum()),
+                    "mean_abs_relative_error": _f(compared["relative_error"].abs().mean()),
+                    "share_covered": _f(compared["is_covered"].dropna().astype(float).mean())})
+    return out

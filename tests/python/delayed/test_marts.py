@@ -1,5 +1,5 @@
 """The delayed-feedback mart builders on a case computed by hand, on empty input and
-without delay.
+without delay; the backtest on the same case cut at the data's end.
 
 The hand case, window W = 10 h. Day 1: five clicks 10 h old (mature), purchases after 1, 2
 and 6 h. Day 2: four clicks 3 h old, one purchase after 2 h. The purchases (D, O) are
@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 from receval.delayed.marts import (
-    CONVERSION_DELAY_SCHEMA, CVR_BY_DAY_SCHEMA, conversion_delay_table, cvr_by_day_table,
+    BACKTEST_SCHEMA, CONVERSION_DELAY_SCHEMA, CVR_BY_DAY_SCHEMA, conversion_delay_table, cvr_by_day_table,
+    delayed_feedback_backtest_table,
 )
 
 DAY1, DAY2 = dt.date(2026, 9, 1), dt.date(2026, 9, 2)
@@ -145,3 +146,70 @@ def test_no_mature_purchase_leaves_corrected_rates_null_with_the_reason():
     assert table and all(r["corrected_cvr"] is None and r["delay_curve"] is None for r in table)
     assert all(r["reason"].startswith("no delay curve: no purchase of a click whose attribution window")
                for r in table)
+
+
+def as_cut(table: pa.Table, converted_now: list[bool], final: list[bool] | None = None) -> pa.Table:
+    """``table`` as it stood at a cut, with the labels now (final unless said otherwise)."""
+    n = table.num_rows
+    return (table.append_column("cut_at", pa.array([dt.datetime(2026, 9, 3)] * n, pa.timestamp("us")))
+            .append_column("is_converted_now", pa.array(converted_now))
+            .append_column("is_label_final", pa.array(final or [True] * n)))
+
+
+# HAND cut at its data's end; now days 1 and 2 have 3 of 5 and 2 of 4 purchases (users 6 and 7)
+HAND_NOW = [True, True, True, False, False, True, True, False, False]
+
+
+def test_backtest_by_hand():
+    table = delayed_feedback_backtest_table(as_cut(HAND, HAND_NOW), window_hours=WINDOW, min_purchases=1)
+    assert table.schema == BACKTEST_SCHEMA
+    rows = by_key(table, "click_date", "segment_type", "segment_value", "method")
+    # day 1's window had closed at the cut: only day 2, in its four segments, and the summaries
+    assert {key[0] for key in rows} == {DAY2, None}
+    assert {key[1:3] for key in rows} == {("all", "all"), ("device", "ios"), ("item_category", "cat_01"),
+                                         ("user_tenure", "returning")}
+    naive, survival = rows[DAY2, "all", "all", "naive"], rows[DAY2, "all", "all", "survival_reweighting"]
+    assert naive["estimate"] == 0.25 and survival["estimate"] == pytest.approx(0.25 / (2 / 3))  # see cvr_by_day
+    assert naive["std_error"] == pytest.approx(math.sqrt(0.75 / 3 / 4))
+    for row in (naive, survival):
+        assert row["final_cvr"] == 0.5 and row["n_clicks"] == 4 and row["n_days"] is None
+        # clustered CLT on 4 one-click users: C / (C - 1) / n^2 * sum (y - 0.5)^2
+        assert row["final_std_error"] == pytest.approx(math.sqrt(4 / 3 / 16 * 4 * 0.25))
+        assert row["is_covered"] is True and row["cut_at"] == dt.datetime(2026, 9, 3)
+    assert naive["error"] == -0.25 and naive["relative_error"] == -0.5
+    assert survival["error"] == pytest.approx(-0.125) and survival["relative_error"] == pytest.approx(-0.25)
+    summary = rows[None, "all", "all", "survival_reweighting"]
+    assert summary["n_days"] == 1 and summary["n_clicks"] == 4 and summary["estimate"] is None
+    assert summary["mean_abs_relative_error"] == pytest.approx(0.25) and summary["share_covered"] == 1.0
+    assert rows[None, "all", "all", "naive"]["mean_abs_relative_error"] == 0.5
+
+
+def test_backtest_without_final_labels_reports_no_error():
+    final = [True] * 8 + [False]
+    table = delayed_feedback_backtest_table(as_cut(HAND, HAND_NOW, final), window_hours=WINDOW).to_pylist()
+    day2 = [r for r in table if r["click_date"] == DAY2]
+    assert day2 and all(r["final_cvr"] is None and r["error"] is None and r["estimate"] is not None
+                        and r["reason"].endswith("no final rate yet") for r in day2)
+    summaries = [r for r in table if r["click_date"] is None]
+    assert summaries and all(r["n_days"] == 0 and r["mean_abs_relative_error"] is None for r in summaries)
+
+
+def test_backtest_without_delay_survival_is_naive():
+    rows = [(day, user, "ios", 0.0 if user % 3 == 0 else None, elapsed)
+            for day, elapsed in ((DAY1, 12.0), (DAY2, 0.5)) for user in range(30)]
+    at_cut = clicks(rows)
+    table = delayed_feedback_backtest_table(as_cut(at_cut, at_cut["is_converted"].to_pylist()),
+                                            window_hours=WINDOW).to_pylist()
+    by_method = {method: [r for r in table if r["method"] == method] for method in ("naive", "survival_reweighting")}
+    assert len(by_method["naive"]) == 4 + 4  # day 2 in all, ios, cat_01, returning; and the summaries
+    for naive, survival in zip(*by_method.values()):
+        for column in ("click_date", "estimate", "std_error", "ci_low", "ci_high", "final_cvr", "error",
+                       "mean_abs_relative_error"):
+            assert naive[column] == survival[column], column
+    assert {r["error"] for r in by_method["naive"] if r["click_date"]} == {0.0}
+
+
+def test_backtest_without_purchase_at_the_cut_is_empty_and_typed():
+    no_purchase = clicks([(DAY1, 1, "ios", None, 10.0), (DAY2, 2, "ios", None, 3.0)])
+    table = delayed_feedback_backtest_table(as_cut(no_purchase, [True, True]), window_hours=WINDOW)
+    assert table.equals(BACKTEST_SCHEMA.empty_table())
