@@ -25,6 +25,7 @@ class Warehouse:
     root: Path
     raw_path: Path
     extra_vars: dict | None = None
+    project_dir: Path = PROJECT_DIR  # another folder: a modified copy of the project
 
     @property
     def database(self) -> Path:
@@ -49,11 +50,11 @@ class Warehouse:
         )
         cmd = [
             str(BIN_DIR / "dbt"), "--no-use-colors", *args,
-            "--profiles-dir", str(PROJECT_DIR), "--project-dir", str(PROJECT_DIR),
+            "--profiles-dir", str(self.project_dir), "--project-dir", str(self.project_dir),
             "--target-path", str(self.root / "target"), "--log-path", str(self.root / "logs"),
             "--vars", yaml.safe_dump(dbt_vars, default_flow_style=True).strip(),
         ]
-        result = subprocess.run(cmd, cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+        result = subprocess.run(cmd, cwd=self.project_dir, env=env, capture_output=True, text=True)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-8000:]}\n{result.stderr[-2000:]}")
         return result

@@ -37,3 +37,20 @@ def test_schema_check_reports_a_renamed_and_a_retyped_column(tiny_warehouse, tmp
         ("p_val", "extra", None, "double"),
         ("p_value", "missing", "double", None),
     ]
+
+
+def test_project_guardrail_reports_a_model_that_breaks_the_rules(tiny_warehouse, tmp_path):
+    """fct_project_violations on a copy of the project with one intermediate model that reads
+    a mart and has no yml entry: one row for each broken rule, nothing else."""
+    project = tmp_path / "project"
+    shutil.copytree(tiny_warehouse.project_dir, project, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "data", "warehouse", "target", "logs", "benchmarks", "src", "docs", "tests"))
+    shutil.copytree(tiny_warehouse.project_dir / "tests" / "generic", project / "tests" / "generic")
+    (project / "models" / "intermediate" / "int_bad__items.sql").write_text(
+        "select item_id from {{ ref('dim_items') }}\n")
+    copy = Warehouse(tmp_path / "warehouse", tiny_warehouse.raw_path, tiny_warehouse.extra_vars, project)
+    copy.dbt("run", "--select", "fct_project_violations")  # a view of literals: no other model needed
+    rows = sorted(copy.query("select model_name, rule, detail from main.fct_project_violations")
+                  .itertuples(index=False, name=None))
+    assert rows == [("int_bad__items", "layer_reads_mart", "reads dim_items"),
+                    ("int_bad__items", "model_undocumented", "no yml entry")]
