@@ -130,8 +130,10 @@ impressions as (
         labels.is_converted,
         labels.is_label_mature,
         coalesce(requests.device, 'unknown') as device,
-        {{ user_tenure_segment('labels.impression_ts', 'users.signup_at') }} as user_tenure,
-        {{ item_freshness_segment('labels.impression_ts', 'items.created_at') }} as item_freshness,
+        {{ age_segment('labels.impression_ts', 'users.signup_at', var('offline_new_user_days'),
+                    'new', 'returning') }} as user_tenure,
+        {{ age_segment('labels.impression_ts', 'items.created_at', var('offline_cold_start_days'),
+                    'cold_start', 'warm') }} as item_freshness,
         coalesce(items.category, 'unknown') as item_category
     from labels
     inner join splits on splits.impression_date = labels.impression_date
