@@ -16,7 +16,10 @@ def model(dbt, session):
     rows = train_candidates(
         features, content, dbt.config.get("candidates"), store=dbt.config.get("store_path"),
         mode=dbt.config.get("training_mode"), calibration_method=dbt.config.get("calibration_method"),
-        conversion_mature_only=bool(dbt.config.get("conversion_mature_only")),
+        conversion_labels=dbt.config.get("conversion_labels"),
+        esdfm_window_hours=float(dbt.config.get("esdfm_window_hours")),
+        label_window_hours=float(dbt.config.get("label_window_hours")),
         retrain=bool(dbt.config.get("retrain")), full_retrain_days=int(dbt.config.get("full_retrain_days")),
     )
-    return rows_table(rows, current=[(r["model_id"], r["version"]) for r in rows])
+    # a candidate the rows cannot train (status not_trained) has no version
+    return rows_table(rows, current=[(r["model_id"], r["version"]) for r in rows if r.get("version")])

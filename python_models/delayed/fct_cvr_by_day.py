@@ -1,4 +1,4 @@
-"""fct_cvr_by_day: one row per click day x segment, the naive, corrected and final CVR.
+"""fct_cvr_by_day: one row per click day x segment, the naive, corrected, DFM and final CVR.
 
 Thin: the clicked impressions in, one package call (receval.delayed.marts), Arrow out.
 Grain and columns: python_models/delayed/_delayed__models.yml; the math:
@@ -15,4 +15,5 @@ def model(dbt, session):
         window_hours=float(dbt.config.get("window_hours")),
         alpha=float(dbt.config.get("alpha")),
         min_purchases=int(dbt.config.get("min_purchases")),
+        dfm_distribution=dbt.config.get("dfm_distribution"),
     )

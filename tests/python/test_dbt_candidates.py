@@ -137,3 +137,26 @@ def test_warm_start_through_dbt_records_the_parent(tiny_warehouse, tmp_path):
         assert row.parent_version == parents[row.model_id]["version"]
         assert str(row.train_start) > parents[row.model_id]["train_end"]
         assert row.feature_hash == parents[row.model_id]["feature_hash"]
+
+
+def test_conversion_labels_var_reaches_the_training(tiny_warehouse, tmp_path):
+    """model_conversion_labels: esdfm through dbt. The tiny world's train split holds no
+    mature label, so ES-DFM's auxiliary model cannot be fitted: the MMoE is registered
+    not_trained with the reason, and popularity (no ES-DFM loss) trains on the labels as
+    observed."""
+    root = tmp_path / "esdfm"
+    shutil.copytree(tiny_warehouse.root, root, ignore=shutil.ignore_patterns("target", "logs", "tmp"))
+    shutil.rmtree(root / "models")
+    candidates = [{"model_id": "mmoe", "family": "mmoe", "params": {"max_epochs": 1}},
+                  {"model_id": "popularity", "family": "popularity", "params": {}}]
+    esdfm = Warehouse(root, tiny_warehouse.raw_path,
+                      {**TINY_VARS, "model_conversion_labels": "esdfm", "candidate_models": candidates})
+    esdfm.dbt("run", "--select", "int_candidates__training_runs")
+    runs = esdfm.query("select * from int_candidates__training_runs").set_index(["model_id", "task"])
+    assert set(runs.loc["mmoe"].status) == {"not_trained"}
+    assert runs.loc[("mmoe", "conversion"), "status_reason"] == (
+        "mmoe not trained: esdfm needs mature conversion labels in the train split to fit its auxiliary model; "
+        "none is mature")
+    observed = tiny_warehouse.query("select task, calibration from dim_model_registry "
+                                    "where is_current and model_id = 'popularity'").set_index("task")
+    assert runs.loc[("popularity", "conversion"), "calibration"] == observed.loc["conversion", "calibration"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,8 +63,9 @@ def cut_world(tmp_path_factory):
     simulate(get_preset("tiny", main_days=14), SEED, out, until=CUT)
     warehouse = Warehouse(out / "warehouse", out / "raw", TINY_VARS)
     warehouse.dbt("seed")
-    warehouse.dbt("run", "--select", "+fct_cvr_by_day")
-    return warehouse, pd.read_parquet(out / "truth" / "impressions.parquet", columns=["event_id", "converted"])
+    warehouse.dbt("run", "--select", "+fct_cvr_by_day", "+fct_offline_metrics", "+fct_experiment_results")
+    truth = pd.read_parquet(out / "truth" / "impressions.parquet", columns=["event_id", "converted", "revenue"])
+    return warehouse, truth
 
 
 def test_corrected_rate_recovers_the_eventual_rate_of_recent_days(cut_world):
@@ -79,6 +81,61 @@ def test_corrected_rate_recovers_the_eventual_rate_of_recent_days(cut_world):
     for day, row in low.iterrows():
         assert row.corrected_ci_low <= row.eventual <= row.corrected_ci_high, (day, row.to_dict())
         assert abs(row.corrected_cvr - row.eventual) < abs(row.naive_cvr - row.eventual), day
+
+
+def test_offline_conversion_rate_of_recent_days_is_corrected(cut_world):
+    """fct_offline_metrics' daily conversion cells of the served model: where the naive rate
+    is more than 20% below the eventual one, the corrected interval covers it."""
+    warehouse, truth = cut_world
+    served = warehouse.query("select model_id, event_id, impression_date from main.int_offline__scored_impressions "
+                             "where score_source = 'served' and task = 'conversion'")
+    eventual = served.merge(truth, on="event_id", validate="one_to_one").groupby("impression_date").converted.mean()
+    cells = warehouse.query(f"""
+        select impression_date, metric, value, ci_low, ci_high, label_maturity, expected_share_to_come
+        from main.fct_offline_metrics
+        where model_id = '{served.model_id[0]}' and task = 'conversion' and segment_type = 'all'
+          and period = 'day' and metric in ('conversion_rate_naive', 'conversion_rate_corrected')""")
+    naive = cells[cells.metric == "conversion_rate_naive"].set_index("impression_date")
+    corrected = cells[cells.metric == "conversion_rate_corrected"].set_index("impression_date")
+    assert set(corrected.label_maturity) <= {"partial", "immature"} and corrected.value.notna().all()
+    low = naive.index[naive.value < 0.8 * eventual[naive.index]]
+    assert len(low) >= 1 and low.max() == pd.Timestamp(CUT)
+    for day in low:
+        row, truth_rate = corrected.loc[day], eventual[day]
+        assert row.ci_low <= truth_rate <= row.ci_high, (day, row.to_dict(), truth_rate)
+        assert abs(row.value - truth_rate) < abs(naive.value[day] - truth_rate), day
+    # the younger the day, the more of its purchases are still to come
+    assert (corrected.expected_share_to_come > 0).all()
+    assert corrected.expected_share_to_come.idxmax() == pd.Timestamp(CUT)
+
+
+def test_experiment_revenue_counts_the_purchases_still_to_come(cut_world):
+    """Per experiment arm, the mean of revenue_corrected against the users' eventual
+    revenue (their window's impressions with the truth's attributed revenue), and the
+    corrected CUPED effect of revenue_per_user against the eventual difference."""
+    warehouse, truth = cut_world
+    users = warehouse.query("select experiment_id, variant, user_id, first_exposure_at, window_end_at, "
+                            "revenue, revenue_corrected from main.fct_experiment_user_metrics")
+    labels = warehouse.query("select event_id, user_id, impression_ts from main.int_labels__impressions")
+    window = users.merge(labels, on="user_id")
+    window = window[(window.impression_ts >= window.first_exposure_at) & (window.impression_ts < window.window_end_at)]
+    window = window.merge(truth[["event_id", "revenue"]].rename(columns={"revenue": "eventual"}), on="event_id")
+    eventual = window.groupby(["experiment_id", "user_id"]).eventual.sum()
+    users["eventual"] = eventual.reindex(pd.MultiIndex.from_frame(users[["experiment_id", "user_id"]])).fillna(0).to_numpy()
+    arms = users.groupby(["experiment_id", "variant"])
+    means = arms[["revenue", "revenue_corrected", "eventual"]].mean()
+    se = arms.revenue_corrected.std() / np.sqrt(arms.size())
+    assert (means.revenue < 0.95 * means.eventual).all(), means  # purchases still to come
+    assert (abs(means.revenue_corrected - means.eventual) <= 1.96 * se).all(), (means, se)
+    # pooled over every user of both experiments, the correction removes the shortfall (per
+    # arm, the few purchases still to come make it noisier than the interval above allows for)
+    pooled = users[["revenue", "revenue_corrected", "eventual"]].mean()
+    assert abs(pooled.revenue_corrected - pooled.eventual) < 0.25 * abs(pooled.revenue - pooled.eventual), pooled
+    results = warehouse.query("select * from main.fct_experiment_results where metric = 'revenue_per_user'")
+    for row in results.itertuples():
+        truth_effect = means.eventual[row.experiment_id, row.variant] - means.eventual[row.experiment_id, row.control_variant]
+        assert row.label_maturity in ("partial", "immature") and row.expected_share_to_come > 0.05
+        assert row.corrected_ci_low <= truth_effect <= row.corrected_ci_high, (row, truth_effect)
 
 
 # The tiny world's 8 days cannot hold a 7-day window both before and after a cut (the curve
@@ -131,13 +188,33 @@ def test_without_delayed_feedback_every_corrected_figure_is_the_naive_one(tmp_pa
     simulate(replace(get_preset("tiny"), delayed_feedback=False), SEED, out)
     warehouse = Warehouse(tmp_path_factory.mktemp("no_delay_warehouse"), out / "raw", TINY_VARS)
     warehouse.dbt("seed")
-    warehouse.dbt("run", "--select", "+fct_cvr_by_day")
+    warehouse.dbt("run", "--select", "+fct_cvr_by_day", "+fct_offline_metrics", "+fct_experiment_results")
     days = warehouse.query("""
         select count(*) as n, count(corrected_cvr) as estimated, max(expected_share_to_come) as to_come,
                count(*) filter (where corrected_cvr is distinct from naive_cvr
                                 or corrected_std_error is distinct from naive_std_error
                                 or corrected_ci_low is distinct from naive_ci_low
-                                or corrected_ci_high is distinct from naive_ci_high) as differing
+                                or corrected_ci_high is distinct from naive_ci_high) as differing,
+               max(abs(dfm_cvr - naive_cvr)) as dfm_gap, count(dfm_cvr) as dfm_estimated
         from main.fct_cvr_by_day""").iloc[0]
     assert days.n > 100 and days.estimated == days.n
     assert days.differing == 0 and days.to_come == 0
+    assert days.dfm_estimated == days.n and days.dfm_gap < 1e-9  # the DFM's eventual rate too
+    offline = warehouse.query("""
+        select model_id, impression_date, split, segment_type, segment_value, period, metric, value
+        from main.fct_offline_metrics
+        where task = 'conversion' and metric in ('conversion_rate_naive', 'conversion_rate_corrected')""")
+    offline["impression_date"] = offline.impression_date.astype(str)  # NaT (overall) keeps its cells
+    wide = offline.pivot(index=["model_id", "split", "segment_type", "segment_value", "period", "impression_date"],
+                         columns="metric", values="value")
+    assert len(wide) > 50 and wide.notna().all().all()
+    np.testing.assert_allclose(wide.conversion_rate_corrected, wide.conversion_rate_naive, rtol=1e-12)
+    users = warehouse.query("select * from main.fct_experiment_user_metrics")
+    assert users.clicks_immature.sum() > 0  # windows are open, yet nothing is still to come
+    np.testing.assert_allclose(users.revenue_corrected, users.revenue, rtol=1e-12)
+    np.testing.assert_allclose(users.purchases_corrected, users.purchases, rtol=1e-12)
+    results = warehouse.query("select * from main.fct_experiment_results where corrected_effect is not null")
+    assert len(results) >= 2
+    np.testing.assert_allclose(results.expected_share_to_come, 0, atol=1e-12)
+    np.testing.assert_allclose(results.corrected_effect, results.cuped_effect, rtol=1e-9)
+    np.testing.assert_allclose(results.corrected_ci_high, results.cuped_ci_high, rtol=1e-9)

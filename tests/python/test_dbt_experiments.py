@@ -259,3 +259,29 @@ def test_shadow_comparison_statistics(tiny_warehouse):
         (np.quantile(lat["production_latency_ms"], 0.99), np.quantile(lat["challenger_latency_ms"], 0.99)), abs=TOL)
     assert 0 <= shadow.loc["overlap_at_k", "difference"] <= 1
     assert (shadow["std_error"] >= 0).all() and (shadow["n"] > 0).all()
+
+
+def test_scorecard_reads_the_delay_corrected_estimate_while_purchases_are_still_to_come(tiny_warehouse, results):
+    """With revenue_per_user as exp_aa's primary metric: on the tiny world (every window
+    still open) the decision rests on the corrected CUPED estimate; once the labels are
+    mature, on the plain CUPED one."""
+    import pyarrow as pa
+
+    from receval.experiments.marts import experiment_scorecard
+
+    registry = tiny_warehouse.query("select * from main_seeds.experiment_registry")
+    registry["role"] = np.where(registry.experiment_id.eq("exp_aa") & registry.entry.eq("metric"),
+                                np.where(registry.name.eq("revenue_per_user"), "primary", "secondary"),
+                                registry.role)
+    srm, guardrails = (pa.Table.from_pandas(tiny_warehouse.query(f"select * from {t}"), preserve_index=False)
+                       for t in ("fct_srm_checks", "fct_guardrail_checks"))
+    row = results[(results.experiment_id == "exp_aa") & (results.metric == "revenue_per_user")].iloc[0]
+    assert row.label_maturity == "immature" and row.expected_share_to_come > 0
+    for maturity, estimator, prefix in (("immature", "cuped_delay_corrected", "corrected_"), ("mature", "cuped", "cuped_")):
+        table = results.assign(label_maturity=np.where(results.metric == "revenue_per_user", maturity, results.label_maturity))
+        card = experiment_scorecard(pa.Table.from_pandas(table, preserve_index=False), srm, guardrails,
+                                    pa.Table.from_pandas(registry, preserve_index=False)).to_pandas()
+        card = card.set_index("experiment_id").loc["exp_aa"]
+        assert card.primary_metric == "revenue_per_user" and card.estimator == estimator
+        assert (card.effect, card.ci_low, card.p_value) == pytest.approx(
+            (row[f"{prefix}effect"], row[f"{prefix}ci_low"], row[f"{prefix}p_value"]))

@@ -2,6 +2,11 @@
 -- [first exposure, + experiment_metric_window_days) truncated at the data's end, and the
 -- same metrics over the experiment_pre_period_days before the first exposure (CUPED
 -- covariates; has_pre_period false when the user made no request then).
+-- Purchases still to come: clicks_immature counts the window's clicks whose attribution
+-- window is open, and purchases_corrected / revenue_corrected weight each purchase seen by
+-- 1 / the probability it has arrived by now (int_delayed__click_arrival): the per-user
+-- eventual figures, unbiased whenever users were exposed (null where the delay curve is
+-- not identified).
 {{ config(materialized='table') }}
 {#- column prefix -> the condition on an event's time that puts it in that period -#}
 {%- set periods = {'': '>= users.first_exposure_at', 'pre_': '< users.first_exposure_at'} %}
@@ -32,8 +37,18 @@ users as (
 ),
 
 impressions as (
-    select user_id, impression_ts, is_clicked, is_converted, n_purchases, revenue
-    from {{ ref('int_labels__impressions') }}
+    select
+        labels.user_id,
+        labels.impression_ts,
+        labels.is_clicked,
+        labels.is_converted,
+        labels.is_label_mature,
+        labels.n_purchases,
+        labels.revenue,
+        arrival.arrival_probability
+    from {{ ref('int_labels__impressions') }} as labels
+    left join {{ ref('int_delayed__click_arrival') }} as arrival
+        on arrival.event_id = labels.event_id
 ),
 
 requests as (
@@ -50,9 +65,21 @@ impression_metrics as (
         sum(case when {{ in_period }} and impressions.is_clicked then 1 else 0 end) as {{ prefix }}clicks,
         sum(case when {{ in_period }} then impressions.n_purchases else 0 end) as {{ prefix }}purchases,
         max(case when {{ in_period }} and impressions.is_converted then 1 else 0 end) as {{ prefix }}converted,
-        sum(case when {{ in_period }} then impressions.revenue else 0 end) as {{ prefix }}revenue
-        {%- if not loop.last %},{% endif %}
+        sum(case when {{ in_period }} then impressions.revenue else 0 end) as {{ prefix }}revenue,
         {%- endfor %}
+        {%- set in_window = 'impressions.impression_ts ' ~ periods[''] %}
+        sum(case when {{ in_window }} and impressions.is_clicked and not impressions.is_label_mature
+            then 1 else 0 end) as clicks_immature,
+        {#- a click without an arrival probability (curve not identified), or a purchase whose
+            probability is 0 (a degenerate curve), makes the corrected sums unknown -#}
+        sum(case when {{ in_window }} and impressions.is_clicked
+                      and (impressions.arrival_probability is null
+                           or (impressions.n_purchases > 0 and impressions.arrival_probability = 0))
+            then 1 else 0 end) as clicks_without_arrival,
+        sum(case when {{ in_window }} and impressions.n_purchases > 0
+            then impressions.n_purchases / nullif(impressions.arrival_probability, 0) else 0 end) as purchases_corrected,
+        sum(case when {{ in_window }} and impressions.n_purchases > 0
+            then impressions.revenue / nullif(impressions.arrival_probability, 0) else 0 end) as revenue_corrected
     from users
     inner join impressions
         on impressions.user_id = users.user_id
@@ -93,6 +120,11 @@ select
     cast(coalesce(impression_metrics.purchases, 0) as bigint) as purchases,
     cast(coalesce(impression_metrics.converted, 0) as integer) as converted,
     cast(coalesce(impression_metrics.revenue, 0) as double) as revenue,
+    cast(coalesce(impression_metrics.clicks_immature, 0) as bigint) as clicks_immature,
+    cast(case when impression_metrics.clicks_without_arrival > 0 then null
+              else coalesce(impression_metrics.purchases_corrected, 0) end as double) as purchases_corrected,
+    cast(case when impression_metrics.clicks_without_arrival > 0 then null
+              else coalesce(impression_metrics.revenue_corrected, 0) end as double) as revenue_corrected,
     cast(coalesce(request_metrics.sessions, 0) as bigint) as sessions,
     cast(coalesce(request_metrics.requests, 0) as bigint) as requests,
     cast(coalesce(request_metrics.error_requests, 0) as bigint) as error_requests,

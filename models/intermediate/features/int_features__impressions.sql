@@ -15,9 +15,12 @@ with
 
 labels as (
     select
-        event_id, request_id, user_id, item_id, position, model_id,
-        impression_ts, impression_date, is_clicked, is_converted, is_label_mature
-    from {{ ref('int_labels__impressions') }}
+        labelled.event_id, labelled.request_id, labelled.user_id, labelled.item_id, labelled.position,
+        labelled.model_id, labelled.impression_ts, labelled.impression_date, labelled.is_clicked,
+        labelled.is_converted, labelled.is_label_mature, labelled.hours_click_to_purchase,
+        {{ dbt.datediff('labelled.impression_ts', 'data_end.as_of', 'second') }} / 3600.0 as label_elapsed_hours
+    from {{ ref('int_labels__impressions') }} as labelled
+    cross join {{ ref('int_labels__data_end') }} as data_end
 ),
 
 slots as (
@@ -47,6 +50,8 @@ select
     features.is_clicked,
     features.is_converted,
     features.is_label_mature,
+    features.hours_click_to_purchase,
+    features.label_elapsed_hours,
     features.point_ts as feature_ts,
     -- context
     features.position,

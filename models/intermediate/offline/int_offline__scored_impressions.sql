@@ -14,8 +14,9 @@
     Tasks:
       click      label = is_clicked; ranking relevance = is_clicked (0/1); every impression.
       conversion label = is_converted; ranking relevance graded purchase 2 > click 1 > none 0;
-                 only impressions whose labels are mature (a false is_converted is final)
-                 unless var offline_conversion_mature_only is false (then the mart says so). -#}
+                 every impression: is_label_mature says whether a false is_converted is
+                 final, elapsed_hours how long its purchase has had to arrive (the marts
+                 keep mature rows only or correct for the purchases still to come). -#}
 
 {#- A table, not a view: both Python models read it, and the joins are done once. -#}
 {{ config(materialized='table') }}
@@ -42,6 +43,10 @@ users as (
 
 items as (
     select item_id, category, created_at from {{ ref('int_core__items') }}
+),
+
+data_end as (
+    select as_of from {{ ref('int_labels__data_end') }}
 ),
 
 task_names as (
@@ -129,6 +134,8 @@ impressions as (
         labels.is_clicked,
         labels.is_converted,
         labels.is_label_mature,
+        greatest({{ dbt.datediff('labels.impression_ts', 'data_end.as_of', 'second') }} / 3600.0, 0)
+            as elapsed_hours,
         coalesce(requests.device, 'unknown') as device,
         {{ age_segment('labels.impression_ts', 'users.signup_at', var('offline_new_user_days'),
                     'new', 'returning') }} as user_tenure,
@@ -137,6 +144,7 @@ impressions as (
         coalesce(items.category, 'unknown') as item_category
     from labels
     inner join splits on splits.impression_date = labels.impression_date
+    cross join data_end
     left join requests on requests.request_id = labels.request_id
     left join users on users.user_id = labels.user_id
     left join items on items.item_id = labels.item_id
@@ -157,9 +165,6 @@ tasks as (
         case when is_converted then 1 else 0 end as label,
         case when is_converted then 2 when is_clicked then 1 else 0 end as relevance
     from impressions
-    {%- if var('offline_conversion_mature_only') %}
-    where is_label_mature
-    {%- endif %}
 )
 
 select
@@ -176,6 +181,7 @@ select
     tasks.label,
     tasks.relevance,
     tasks.is_label_mature,
+    tasks.elapsed_hours,
     tasks.impression_date,
     tasks.split,
     tasks.device,

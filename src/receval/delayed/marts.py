@@ -11,7 +11,9 @@ null when none) and ``elapsed_hours`` (click to the data's end, at least the del
 - :func:`cvr_by_day_table` (``fct_cvr_by_day``): per click day and segment the naive
   conversion rate, the rate corrected by :class:`~receval.delayed.SurvivalReweighting`
   with the segment's own curve (the overall one where the segment's is too thin or not
-  identified, said in ``reason``), and the final rate once every click's window has closed.
+  identified, said in ``reason``), the eventual rate by Chapelle's delayed feedback model
+  (:class:`~receval.delayed.DelayedFeedbackModel`, one fit per segment with one intercept
+  per click day), and the final rate once every click's window has closed.
 - :func:`delayed_feedback_backtest_table` (``fct_delayed_feedback_backtest``): the same
   rates for the clicks before a cut, as they stood at the cut (``int_delayed__clicks_at_cut``),
   against their labels now.
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from receval.delayed.dfm import DELAY_DISTRIBUTIONS, DelayedFeedbackModel
 from receval.delayed.reweighting import SurvivalReweighting
 from receval.delayed.survival import DEFAULT_HORIZONS, DelayCurve, DelayDistribution
 from receval.metrics.results import MetricResult
@@ -54,6 +57,8 @@ CVR_BY_DAY_SCHEMA = pa.schema([
     ("corrected_cvr", pa.float64()), ("corrected_std_error", pa.float64()),
     ("corrected_ci_low", pa.float64()), ("corrected_ci_high", pa.float64()),
     ("expected_share_to_come", pa.float64()), ("expected_share_to_come_std_error", pa.float64()),
+    ("dfm_cvr", pa.float64()), ("dfm_std_error", pa.float64()), ("dfm_ci_low", pa.float64()),
+    ("dfm_ci_high", pa.float64()),
     ("label_maturity", pa.string()), ("final_cvr", pa.float64()),
     ("delay_curve", pa.string()), ("delay_curve_purchases", pa.int64()),
     ("reason", pa.string()), ("alpha", pa.float64()),
@@ -167,9 +172,9 @@ def _curve_points(curve: DelayCurve | None, estimator: DelayDistribution) -> lis
 
 
 def cvr_by_day_table(clicks: pa.Table, *, window_hours: float, alpha: float = 0.05,
-                     min_purchases: int = 50) -> pa.Table:
-    r"""Per click day and segment: the naive, the corrected and, once mature, the final
-    conversion rate of the day's clicks.
+                     min_purchases: int = 50, dfm_distribution: str | None = "weibull") -> pa.Table:
+    r"""Per click day and segment: the naive, the corrected, the DFM and, once mature, the
+    final conversion rate of the day's clicks.
 
     Grain: click_date x segment_type x segment_value (``all``, and each value of
     :data:`SEGMENT_COLUMNS`). ``naive_cvr`` is the share of the day's clicks converted so
@@ -183,6 +188,14 @@ def cvr_by_day_table(clicks: pa.Table, *, window_hours: float, alpha: float = 0.
     every click of the day is at least the window old (then corrected = naive exactly,
     and ``final_cvr`` = naive), ``immature`` when none is, else ``partial``.
 
+    ``dfm_cvr`` is the day's eventual rate by Chapelle's delayed feedback model
+    (:meth:`~receval.delayed.DelayedFeedbackModel.cohort_rates`), fitted once per segment
+    over all its click days: one intercept per day, one ``dfm_distribution`` delay law for
+    the segment, standard error from the inverse observed information clustered on users
+    (delta method), Wald interval clipped to [0, 1]. A mature day's ``dfm_cvr`` is its
+    naive rate (to the optimiser's precision); a segment without purchase gets 0, as its
+    naive rate; where the fit fails the columns are null and ``reason`` says why.
+
     Parameters
     ----------
     clicks : pyarrow.Table
@@ -193,7 +206,13 @@ def cvr_by_day_table(clicks: pa.Table, *, window_hours: float, alpha: float = 0.
         Intervals have coverage ``1 - alpha``.
     min_purchases : int, default 50
         Fewest purchases for a segment's own delay curve.
+    dfm_distribution : {"weibull", "exponential"} or None, default "weibull"
+        The delay law of the DFM (Weibull: it fits the simulator's delay mixture much better
+        than the exponential, see docs/delayed_feedback.md); None leaves the dfm columns null.
     """
+    if dfm_distribution is not None and dfm_distribution not in DELAY_DISTRIBUTIONS:
+        raise ValueError(f"`dfm_distribution` must be one of {list(DELAY_DISTRIBUTIONS)} or None, "
+                         f"got {dfm_distribution!r}")
     estimator = DelayDistribution(window_hours, horizons=(), quantile_levels=(), alpha=alpha)
     reweighting = SurvivalReweighting(alpha=alpha)
     frame = _clicks_frame(clicks)
@@ -204,11 +223,39 @@ def cvr_by_day_table(clicks: pa.Table, *, window_hours: float, alpha: float = 0.
     for segment_type, value, rows in _segments(frame, SEGMENT_COLUMNS):
         curve, which, reason = _segment_curve(segment_type, rows, estimator, min_purchases, overall,
                                               overall_reason)
+        dfm, dfm_reason = _dfm_rates(rows, dfm_distribution, estimator.window, alpha)
         for day, cohort in rows.groupby("click_date", sort=True):
-            out.append({"click_date": day, "segment_type": segment_type, "segment_value": value,
-                        "delay_curve": which, "reason": reason, "alpha": alpha,
-                        **_cohort_rates(cohort, curve, estimator.window, reweighting)})
+            row = {"click_date": day, "segment_type": segment_type, "segment_value": value,
+                   "delay_curve": which, "reason": reason, "alpha": alpha,
+                   **_cohort_rates(cohort, curve, estimator.window, reweighting), **dfm.get(day, {})}
+            if dfm_reason:
+                row["reason"] = "; ".join(r for r in (row["reason"], dfm_reason) if r)
+            out.append(row)
     return pa.Table.from_pylist(out, schema=CVR_BY_DAY_SCHEMA)
+
+
+def _dfm_rates(rows: pd.DataFrame, distribution: str | None, window: float, alpha: float,
+               ) -> tuple[dict[Any, dict[str, float]], str | None]:
+    """{click_date: the dfm_* columns} of one segment's DFM fit (one intercept per day, one
+    delay law), clustered on users; and why they are null, if they are."""
+    if distribution is None:
+        return {}, None
+    day_codes, days = pd.factorize(rows["click_date"], sort=True)
+    converted = rows["is_converted"].to_numpy(bool)
+    if not converted.any():  # no purchase: the MLE of every day's rate is 0, as the naive rate
+        zero = {"dfm_cvr": 0.0, "dfm_std_error": 0.0, "dfm_ci_low": 0.0, "dfm_ci_high": 0.0}
+        return {day: zero for day in days}, None
+    try:
+        rates = DelayedFeedbackModel(distribution, window=window, alpha=alpha).cohort_rates(
+            day_codes, converted, rows["delay_hours"].to_numpy(np.float64, na_value=np.nan),
+            rows["elapsed_hours"].to_numpy(np.float64), group_ids=rows["user_id"].to_numpy())
+    except ValueError as exc:
+        return {}, f"no dfm rate: {exc}"
+    if not rates.fit.converged:
+        return {}, f"no dfm rate: the {distribution} delayed feedback model did not converge"
+    return {days[code]: {"dfm_cvr": float(rates.estimate[i]), "dfm_std_error": _f(rates.std_error[i]),
+                         "dfm_ci_low": _f(rates.ci_low[i]), "dfm_ci_high": _f(rates.ci_high[i])}
+            for i, code in enumerate(rates.cohorts)}, None
 
 
 def _cohort_rates(cohort: pd.DataFrame, curve: DelayCurve | None, window: float,
@@ -285,7 +332,7 @@ def delayed_feedback_backtest_table(clicks_at_cut: pa.Table, *, window_hours: fl
         As :func:`cvr_by_day_table`.
     """
     at_cut = cvr_by_day_table(clicks_at_cut, window_hours=window_hours, alpha=alpha,
-                              min_purchases=min_purchases)
+                              min_purchases=min_purchases, dfm_distribution=None)
     if at_cut.num_rows == 0:
         return BACKTEST_SCHEMA.empty_table()
     frame = _clicks_frame(clicks_at_cut, extra=("cut_at", "is_converted_now", "is_label_final"))

@@ -19,7 +19,7 @@ from receval.experiments.registry import MetricSpec
 from receval.experiments.results import CupedEstimate, EffectEstimate, SequentialResult
 from receval.experiments.sequential import MixtureSPRT
 
-__all__ = ["MetricAnalysis", "analyze_metric"]
+__all__ = ["MetricAnalysis", "analyze_metric", "cuped_effect"]
 
 Arm = dict[str, np.ndarray]
 
@@ -136,3 +136,9 @@ def analyze_metric(spec: MetricSpec, name: str, control: Arm, treatment: Arm, al
     rho, r2 = pre_post_fit(lin, pre_lin, miss)
     seq, tau2 = _msprt(spec, control, treatment, alpha, msprt_relative_effect)
     return MetricAnalysis(raw, cuped, rho, r2, seq, tau2)
+
+
+def cuped_effect(spec: MetricSpec, name: str, control: Arm, treatment: Arm, alpha: float) -> CupedEstimate:
+    """The CUPED estimate alone (as in :func:`analyze_metric`), for a metric whose column has
+    been swapped, e.g. for its delay-corrected column."""
+    return _cuped(spec, name, control, treatment, alpha)[0]

@@ -13,16 +13,18 @@ metric (raw, CUPED, mSPRT): :mod:`receval.experiments.analysis`.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 
-from receval.experiments.analysis import analyze_metric
+from receval.experiments.analysis import analyze_metric, cuped_effect
 from receval.experiments.bandit import ThompsonSampling
 from receval.experiments.decision import DecisionRule
 from receval.experiments.guardrails import MeanNonInferiority, QuantileNonInferiority
 from receval.experiments.interleaving import InterleavingAnalysis
 from receval.experiments.multiple import BenjaminiHochberg
-from receval.experiments.registry import GUARDRAILS, METRICS, read_registry
+from receval.experiments.registry import GUARDRAILS, METRICS, MetricSpec, read_registry
 from receval.experiments.results import EffectEstimate, NonInferiorityResult, SRMResult
 from receval.experiments.shadow import ShadowComparison
 from receval.experiments.srm import SampleRatioMismatch, observed_share_intervals
@@ -64,9 +66,10 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
     variants, metrics = reg.variants, reg.metrics
     exp_col = _col(user_metrics, "experiment_id").astype(object)
     var_col = _col(user_metrics, "variant").astype(object)
-    needed = {"has_pre_period", "first_exposure_date"}
+    needed = {"has_pre_period", "first_exposure_date", "clicks_immature"}
     for spec in METRICS.values():
-        needed |= {spec.column, spec.pre_column} | {x for x in (spec.denominator, spec.pre_denominator) if x}
+        needed |= {spec.column, spec.pre_column} | {
+            x for x in (spec.denominator, spec.pre_denominator, spec.corrected_column) if x}
     cols = {k: _col(user_metrics, k) for k in needed}
     cols["has_pre_period"] = cols["has_pre_period"].astype(bool)
     cols["first_exposure_day"] = cols.pop("first_exposure_date").astype("datetime64[D]").astype(np.int64)
@@ -116,6 +119,7 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
                     msprt_cs_high=None if seq is None else seq.cs_high[-1],
                     msprt_first_rejection_look=None if seq is None else seq.first_rejection_look,
                     msprt_n_looks=0 if seq is None else len(seq.effect),
+                    **_delay_correction(spec, m["name"], c, t, alpha),
                 ))
             for prefix in ("", "cuped_"):
                 if rows:
@@ -126,6 +130,32 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
             out += rows
     return pa.Table.from_pylist(out, schema=_RESULTS_SCHEMA)
 
+
+def _delay_correction(spec: MetricSpec, name: str, c: dict[str, np.ndarray], t: dict[str, np.ndarray],
+                      alpha: float) -> dict:
+    """``label_maturity``, ``expected_share_to_come`` and the ``corrected_*`` CUPED estimate
+    of a metric on purchases (none for the others): the same analysis on the per-user
+    inverse-arrival weighted column (``purchases_corrected``, ``revenue_corrected``)."""
+    if not spec.depends_on_purchases:
+        return {}
+    immature = float(c["clicks_immature"].sum() + t["clicks_immature"].sum())
+    clicks = float(c["clicks"].sum() + t["clicks"].sum())
+    out = {"label_maturity": "mature" if immature == 0 else "immature" if immature == clicks else "partial"}
+    if spec.corrected_column is None:
+        return {**out, "corrected_reason": "a per-user indicator has no inverse-arrival correction"}
+    eventual = np.concatenate([c[spec.corrected_column], t[spec.corrected_column]])
+    if not np.isfinite(eventual).all():
+        return {**out, "corrected_reason": "no delay curve (int_delayed__click_arrival says why)"}
+    seen = float(c[spec.column].sum() + t[spec.column].sum())
+    # sums in another order: clip the rounding of a mature metric's 1 - 1 below 0
+    out["expected_share_to_come"] = max(0.0, 1.0 - seen / eventual.sum()) if eventual.sum() > 0 else None
+    est = cuped_effect(replace(spec, column=spec.corrected_column), name, c, t, alpha)
+    return {**out, **{f"corrected_{k}": getattr(est, k) for k in _CORRECTED_FIELDS}}
+
+
+_CORRECTED_FIELDS = ("control_mean", "treatment_mean", "effect", "relative_effect", "std_error",
+                     "ci_low", "ci_high", "relative_std_error", "relative_ci_low", "relative_ci_high",
+                     "p_value", "df")
 
 _RESULTS_SCHEMA = pa.schema([
     ("experiment_id", pa.string()), ("variant", pa.string()), ("control_variant", pa.string()),
@@ -149,6 +179,9 @@ _RESULTS_SCHEMA = pa.schema([
     ("msprt_mixing_variance", pa.float64()), ("msprt_p_value", pa.float64()),
     ("msprt_cs_low", pa.float64()), ("msprt_cs_high", pa.float64()),
     ("msprt_first_rejection_look", pa.int64()), ("msprt_n_looks", pa.int64()),
+    ("label_maturity", pa.string()), ("expected_share_to_come", pa.float64()),
+    *[(f"corrected_{k}", pa.float64()) for k in _CORRECTED_FIELDS],
+    ("corrected_reason", pa.string()),
 ])
 
 
@@ -275,9 +308,9 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
     """``rpt_experiment_scorecard``: one row per experiment, the decision and why.
 
     Per treatment variant, :class:`DecisionRule` (SRM -> guardrails -> primary metric)
-    on the primary metric's CUPED estimate (``use_cuped``) at the registry's alpha and
-    minimum effect; the primary metric is pre-registered, so its unadjusted p-value is
-    used. With several treatment variants the experiment reports the first invalid one,
+    on the primary metric's CUPED estimate (``use_cuped``; its delay-corrected CUPED
+    estimate where purchases are still to come) at the registry's alpha and minimum
+    effect; the primary metric is pre-registered, so its unadjusted p-value is used. With several treatment variants the experiment reports the first invalid one,
     else the one with the smallest primary p-value.
     """
     metrics = read_registry(registry).metrics
@@ -304,6 +337,8 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
             if r["experiment_id"] != exp or r["metric"] != primary["name"]:
                 continue
             p = "cuped_" if use_cuped else ""
+            if use_cuped and r["label_maturity"] in ("partial", "immature") and r["corrected_effect"] is not None:
+                p = "corrected_"  # purchases still to come: read the eventual figures, not a loss
             est = EffectEstimate(
                 metric=r["metric"], method=("cuped_" + r["metric_type"]) if use_cuped else r["method"],
                 control_mean=r[f"{p}control_mean"], treatment_mean=r[f"{p}treatment_mean"],
@@ -325,7 +360,7 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
         out.append(dict(
             experiment_id=exp, decision=dec.decision, reason=f"{r['variant']} vs {r['control_variant']}: {dec.reason}",
             variant=r["variant"], control_variant=r["control_variant"], primary_metric=dec.primary_metric,
-            estimator="cuped" if use_cuped else r["method"],
+            estimator={"cuped_": "cuped", "corrected_": "cuped_delay_corrected"}.get(p, r["method"]),
             control_mean=est.control_mean, treatment_mean=est.treatment_mean,
             effect=dec.effect, relative_effect=est.relative_effect, std_error=est.std_error,
             ci_low=dec.ci_low, ci_high=dec.ci_high, p_value=dec.p_value,

@@ -24,14 +24,19 @@ class MetricSpec:
     pre_column: str           # the pre-period covariate (ratio: pre numerator)
     denominator: str | None = None
     pre_denominator: str | None = None
+    depends_on_purchases: bool = False  # purchases may still arrive after the data's end
+    corrected_column: str | None = None  # its eventual value, inverse-arrival weighted
 
 
 METRICS: dict[str, MetricSpec] = {
     "ctr": MetricSpec("ratio", "clicks", "pre_clicks", "impressions", "pre_impressions"),
     "clicks_per_user": MetricSpec("mean", "clicks", "pre_clicks"),
-    "conversion_rate": MetricSpec("mean", "converted", "pre_converted"),
-    "purchases_per_user": MetricSpec("mean", "purchases", "pre_purchases"),
-    "revenue_per_user": MetricSpec("mean", "revenue", "pre_revenue"),
+    # a per-user indicator has no unbiased inverse-arrival correction: flagged, not corrected
+    "conversion_rate": MetricSpec("mean", "converted", "pre_converted", depends_on_purchases=True),
+    "purchases_per_user": MetricSpec("mean", "purchases", "pre_purchases", depends_on_purchases=True,
+                                     corrected_column="purchases_corrected"),
+    "revenue_per_user": MetricSpec("mean", "revenue", "pre_revenue", depends_on_purchases=True,
+                                   corrected_column="revenue_corrected"),
     "impressions_per_user": MetricSpec("mean", "impressions", "pre_impressions"),
     "sessions_per_user": MetricSpec("mean", "sessions", "pre_sessions"),
 }

@@ -44,6 +44,8 @@ from .ranking import ranking_deltas, ranking_metrics
 from .report import classification_metrics
 from .results import MetricResult, undefined
 from .uncertainty import mean_with_clt
+from receval.delayed.corrections import corrected_conversion_metrics, label_maturity
+from receval.delayed.survival import DelayCurve
 from receval.warehouse import require_finite
 
 __all__ = ["offline_metrics_table", "reliability_bins_table", "OFFLINE_METRICS_SCHEMA",
@@ -75,7 +77,7 @@ OFFLINE_METRICS_SCHEMA = pa.schema([
     ("n_rows", pa.int64()), ("n_positive", pa.int64()),
     ("method", pa.string()), ("reason", pa.string()),
     ("model_value", pa.float64()), ("baseline_value", pa.float64()),
-    ("label_maturity", pa.string()),
+    ("label_maturity", pa.string()), ("expected_share_to_come", pa.float64()),
 ])
 
 RELIABILITY_BINS_SCHEMA = pa.schema([
@@ -219,7 +221,8 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
                           alpha: float = 0.05, resample_unit: str = "request_id",
                           segment_columns: Sequence[str] = SEGMENT_COLUMNS,
                           request_segments: Sequence[str] = REQUEST_SEGMENTS,
-                          label_maturity: dict[str, str] | None = None,
+                          conversion_mature_only: bool = True,
+                          delay_curve: DelayCurve | None = None, delay_curve_reason: str | None = None,
                           tasks: Sequence[str] = ("click", "conversion"),
                           daily_segment_types: Sequence[str] | None = ("all",)) -> pa.Table:
     """``fct_offline_metrics``: every metric of every model x task x split x segment x period.
@@ -249,18 +252,26 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
         Segment types also reported per day (``period = day``); None = every one.
         Default ``("all",)``: the daily trend of the whole split, the segments overall.
     tasks : list of str
-        Tasks reported for every model (a task with no rows, e.g. conversions none of
-        whose labels are mature yet, gives empty-segment rows with the reason).
-    label_maturity : dict task -> str
-        Written to the ``label_maturity`` column (e.g. ``{"conversion": "mature_only"}``).
+        Tasks reported for every model (a task with no rows gives empty-segment rows).
+    conversion_mature_only : bool
+        The conversion task's metrics use only rows whose label is mature
+        (``is_label_mature``; a cell with none gets empty-segment rows saying so); else
+        every row, a purchase still to come counting as none.
+    delay_curve, delay_curve_reason : DelayCurve or None, str
+        The overall delay curve (:func:`receval.delayed.corrections.fit_overall_curve`).
+        Every conversion cell whose labels are not all mature also gets the
+        :data:`~receval.delayed.corrections.CORRECTED_CONVERSION_METRICS` on all its rows
+        (``elapsed_hours``: impression to the data's end); without a curve the corrected
+        ones are undefined with ``delay_curve_reason``.
 
     Returns
     -------
     pyarrow.Table with :data:`OFFLINE_METRICS_SCHEMA`; grain (model_id, task, split,
-    segment_type, segment_value, period, impression_date, metric).
+    segment_type, segment_value, period, impression_date, metric). ``label_maturity`` is
+    the maturity of the cell's labels (all its rows): mature / partial / immature (click:
+    mature; null for an empty cell).
     """
     require_finite(scored, "int_offline__scored_impressions")
-    label_maturity = label_maturity or {}
     n_bootstrap_daily = n_bootstrap if n_bootstrap_daily is None else n_bootstrap_daily
     df = scored.to_pandas()
     if baseline_model is None and "score_source" in df:
@@ -275,6 +286,7 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
         base_scores[task] = t.set_index("event_id")["score"]
     seg_specs = [("all", "segment_all", True)] + [
         (c, c, c in request_segments) for c in segment_columns]
+    request_level = {seg_type: level for seg_type, _, level in seg_specs}
     for model_id, md in df.groupby("model_id", sort=True):
         # Every (task, split, segment value, day) the model has rows for in any task is
         # reported for every task: a cell with no rows is an explicit empty-segment row.
@@ -284,8 +296,18 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
         by_task = dict(tuple(md.groupby("task", sort=False)))
         for task in tasks:
             mt = by_task.get(task, md.iloc[:0]).reset_index(drop=True)
+            maturity: dict = {}
+            if task == "conversion" and len(mt):
+                mature = mt["is_label_mature"].to_numpy(bool)
+                for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
+                    maturity[key] = label_maturity(mature[rows])
+                    if maturity[key] in ("partial", "immature"):
+                        _corrected_rows(mt.iloc[rows], key, model_id, maturity[key], delay_curve,
+                                        delay_curve_reason, resample_unit, alpha, out)
+                if conversion_mature_only:
+                    mt = mt[mature].reset_index(drop=True)
             empty_reason = REASON_EMPTY
-            if task == "conversion" and label_maturity.get(task) == "mature_only":
+            if task == "conversion" and conversion_mature_only:
                 empty_reason = REASON_EMPTY_IMMATURE
             with_baseline = model_id != baseline_model
             sb_all = None
@@ -297,39 +319,63 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
             rq_all = mt["request_id"].to_numpy()
             rel_all = mt["relevance"].to_numpy(np.float64)
             g_all = mt[resample_unit].to_numpy()
-            splits = dict(tuple(mt.groupby("split", sort=True)))
-            for split, days in split_days.items():
-                st = splits.get(split, mt.iloc[:0])
-                for seg_type, col, req_level in seg_specs:
-                    cells = {("overall", None, v): idx for v, idx in st.groupby(col).indices.items()}
-                    if daily_segment_types is None or seg_type in daily_segment_types:
-                        cells.update({("day", d, v): idx for (d, v), idx in
-                                      st.groupby(["impression_date", col]).indices.items()})
-                    periods = [("overall", [None])]
-                    if daily_segment_types is None or seg_type in daily_segment_types:
-                        periods.append(("day", days))
-                    for period, dates in periods:
-                        for d in dates:
-                            for v in universe[col]:
-                                idx = cells.get((period, d, v))
-                                rows = (st.index.to_numpy()[idx] if idx is not None
-                                        else np.empty(0, np.int64))
-                                nb = n_bootstrap if period == "overall" else n_bootstrap_daily
-                                res = cell_metrics(
-                                    y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
-                                    request_level=req_level,
-                                    s_baseline=None if sb_all is None else sb_all[rows],
-                                    group_ids=g_all[rows], n_bins=n_bins, n_bootstrap=nb,
-                                    random_state=random_state, alpha=alpha,
-                                    empty_reason=empty_reason)
-                                key = dict(model_id=model_id, task=task, split=split,
-                                           segment_type=seg_type, segment_value=str(v),
-                                           period=period,
-                                           impression_date=None if d is None else _as_date(d),
-                                           label_maturity=label_maturity.get(task, "all_impressions"))
-                                _rows_of(res, key, int(rows.size), int(y_all[rows].sum()),
-                                         baseline_model, out)
+            for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
+                split, seg_type, period, d, v = key
+                nb = n_bootstrap if period == "overall" else n_bootstrap_daily
+                res = cell_metrics(
+                    y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
+                    request_level=request_level[seg_type],
+                    s_baseline=None if sb_all is None else sb_all[rows],
+                    group_ids=g_all[rows], n_bins=n_bins, n_bootstrap=nb,
+                    random_state=random_state, alpha=alpha, empty_reason=empty_reason)
+                cell = _cell_key(model_id, task, key)
+                cell["label_maturity"] = (maturity.get(key) if task == "conversion"
+                                          else "mature" if rows.size else None)
+                _rows_of(res, cell, int(rows.size), int(y_all[rows].sum()), baseline_model, out)
     return pa.table(out, schema=OFFLINE_METRICS_SCHEMA)
+
+
+def _cells(mt, split_days: dict, universe: dict, seg_specs: list, daily_segment_types: Sequence[str] | None):
+    """``((split, segment_type, period, date, value), row positions)`` for every cell of a
+    model's task rows ``mt``, in the mart's order; an empty cell has no positions."""
+    splits = dict(tuple(mt.groupby("split", sort=True)))
+    for split, days in split_days.items():
+        st = splits.get(split, mt.iloc[:0])
+        positions = st.index.to_numpy()
+        for seg_type, col, _ in seg_specs:
+            daily = daily_segment_types is None or seg_type in daily_segment_types
+            cells = {("overall", None, v): idx for v, idx in st.groupby(col).indices.items()}
+            if daily:
+                cells.update({("day", d, v): idx for (d, v), idx in
+                              st.groupby(["impression_date", col]).indices.items()})
+            periods = [("overall", [None])] + ([("day", days)] if daily else [])
+            for period, dates in periods:
+                for d in dates:
+                    for v in universe[col]:
+                        idx = cells.get((period, d, v))
+                        yield ((split, seg_type, period, d, v),
+                               positions[idx] if idx is not None else np.empty(0, np.int64))
+
+
+def _cell_key(model_id: str, task: str, key: tuple) -> dict:
+    split, seg_type, period, d, v = key
+    return dict(model_id=model_id, task=task, split=split, segment_type=seg_type, segment_value=str(v),
+                period=period, impression_date=None if d is None else _as_date(d))
+
+
+def _corrected_rows(rows, key: tuple, model_id: str, maturity: str, curve, curve_reason: str | None,
+                    resample_unit: str, alpha: float, out: dict[str, list]) -> None:
+    """The naive and delay-corrected conversion rows of one cell with immature labels."""
+    y = rows["label"].to_numpy(np.int64)
+    s = rows["score"].to_numpy(np.float64)
+    is_prob = bool(np.all((s >= 0) & (s <= 1)))
+    result = corrected_conversion_metrics(
+        y, s, rows["elapsed_hours"].to_numpy(np.float64), curve, curve_reason=curve_reason,
+        group_ids=rows[resample_unit].to_numpy(), alpha=alpha,
+        score_reason=None if is_prob else REASON_NOT_PROB)
+    cell = dict(_cell_key(model_id, "conversion", key), label_maturity=maturity,
+                expected_share_to_come=result.expected_share_to_come)
+    _rows_of(result.results, cell, int(y.size), int(y.sum()), None, out)
 
 
 def _as_date(d):
@@ -355,6 +401,8 @@ def reliability_bins_table(scored: pa.Table, *, n_bins: int = 10,
     """
     empty_reason = {"conversion": REASON_EMPTY_IMMATURE} if conversion_mature_only else {}
     df = scored.to_pandas()
+    if conversion_mature_only and (df["task"] == "conversion").any():
+        df = df[(df["task"] != "conversion") | df["is_label_mature"].astype(bool)]
     out: dict[str, list] = {f.name: [] for f in RELIABILITY_BINS_SCHEMA}
     by_cell = dict(tuple(df.groupby(["model_id", "task", "split"], sort=True)))
     pairs = df[["model_id", "split"]].drop_duplicates().itertuples(index=False)

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from receval.models.delayed_feedback import ConversionTargets
+
 __all__ = [
     "CATEGORICAL", "DENSE", "COUNT_COLUMNS", "CONTENT_PREFIX", "FeatureMatrix", "FeatureEncoder",
     "feature_hash", "lookup_sorted", "join_content",
@@ -92,6 +94,9 @@ class FeatureMatrix:
         Labels, where the table carries them.
     conversion_weight : ndarray of float32, shape (n,) or None
         1 where the conversion label is final (mature), 0 where it may still flip.
+    conversion_targets : ConversionTargets or None
+        Importance-weighted conversion samples of the ``esdfm`` labels
+        (:mod:`receval.models.delayed_feedback`); None otherwise.
     """
 
     categorical: np.ndarray
@@ -100,6 +105,7 @@ class FeatureMatrix:
     click: np.ndarray | None = None
     conversion: np.ndarray | None = None
     conversion_weight: np.ndarray | None = None
+    conversion_targets: ConversionTargets | None = None
 
     def __len__(self) -> int:
         return len(self.dense)

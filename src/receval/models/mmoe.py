@@ -31,9 +31,21 @@ two towers: :math:`\log p_{CTCVR} = \log\sigma(a) + \log\sigma(b)` and
 :math:`\log(1 - p_{CTCVR}) = \log p_{CTCVR} + \operatorname{logsumexp}(-a, -b, -a-b)`,
 both finite for any logits.
 
+Delayed feedback (``conversion_loss``, :mod:`receval.models.delayed_feedback`): the ESMM
+structure stays, and the pCTCVR cross-entropy becomes importance-weighted. ``esmm_fnw``
+(fake-negative weighting, Ktena et al. 2019) enters every row as a negative and a converted
+row also as a positive, weighted by :math:`1 + p` and :math:`(1 - p)(1 + p)` with
+:math:`p` the batch's own pCTCVR, gradient stopped. ``esmm_esdfm`` (ES-DFM, Yang et al.
+2021) takes fixed per-row positive and negative weights and sample counts from
+``FeatureMatrix.conversion_targets``. Either loss is the weighted sum over the batch divided
+by the samples it stands for.
+
 Training (:func:`train_mmoe`) is seeded and deterministic on the CPU, uses mini-batch Adam,
-and stops early on the validation loss (click BCE plus weighted conversion BCE), keeping the
-best epoch's weights. Independent of dbt: inputs are :class:`~receval.models.features.FeatureMatrix`.
+and stops early on the validation loss (click BCE plus the conversion BCE: weighted by
+``conversion_weight`` for ``esmm`` and ``esmm_fnw`` -- FNW validates on the labels as
+observed, since its weights move with the model being judged -- and ES-DFM's fixed
+importance weights for ``esmm_esdfm``), keeping the best epoch's weights. Independent of
+dbt: inputs are :class:`~receval.models.features.FeatureMatrix`.
 
 References
 ----------
@@ -42,6 +54,10 @@ relationships in multi-task learning with multi-gate mixture-of-experts. KDD 201
 Ma, X., Zhao, L., Huang, G., Wang, Z., Hu, Z., Zhu, X., Gai, K. (2018). Entire space
 multi-task model: an effective approach for estimating post-click conversion rate.
 SIGIR 2018.
+Ktena, S. I. et al. (2019). Addressing delayed feedback for continuous training with neural
+networks in CTR prediction. RecSys 2019.
+Yang, J.-Q. et al. (2021). Capturing delayed feedback in conversion rate prediction via
+elapsed-time sampling. AAAI 2021.
 Naumov, M. et al. (2019). Deep learning recommendation model for personalization and
 recommendation systems. arXiv:1906.00091.
 Rendle, S., Krichene, W., Zhang, L., Anderson, J. (2020). Neural collaborative filtering
@@ -63,6 +79,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from receval.models.delayed_feedback import ConversionTargets, fnw_targets, fnw_weights
 from receval.models.features import FeatureMatrix
 
 __all__ = ["MMoEParams", "MMoENetwork", "TrainedMMoE", "train_mmoe", "WEIGHTS_FILE", "CONFIG_FILE"]
@@ -70,7 +87,7 @@ __all__ = ["MMoEParams", "MMoENetwork", "TrainedMMoE", "train_mmoe", "WEIGHTS_FI
 WEIGHTS_FILE = "mmoe_weights.pt"
 CONFIG_FILE = "mmoe_config.json"
 _FORMAT = "receval.mmoe/1"
-_CONVERSION_LOSSES = ("esmm",)
+_CONVERSION_LOSSES = ("esmm", "esmm_fnw", "esmm_esdfm")
 # Scoring needs no gradients, so a larger batch only costs activation memory.
 _EVAL_BATCH = 65536
 
@@ -114,8 +131,11 @@ class MMoEParams:
     fp16_embeddings : bool, default False
         Store the embedding tables as float16 on :meth:`TrainedMMoE.save` (halves their
         size; they are cast back to float32 on load).
-    conversion_loss : {"esmm"}, default "esmm"
-        How the conversion tower is trained (see the module docstring).
+    conversion_loss : {"esmm", "esmm_fnw", "esmm_esdfm"}, default "esmm"
+        How the pCTCVR cross-entropy weighs its rows (see the module docstring): ``esmm`` by
+        ``conversion_weight``; ``esmm_fnw`` with fake-negative weighting; ``esmm_esdfm`` with
+        the ES-DFM targets of ``FeatureMatrix.conversion_targets``. The candidate models
+        set it from ``conversion_labels`` (the var ``model_conversion_labels``).
     interactions : bool, default True
         Add the pairwise dot products of the field vectors to the expert input (DLRM-style).
     """
@@ -253,16 +273,40 @@ class MMoENetwork(nn.Module):
         return logits[0], logits[1]
 
 
+def _log_probabilities(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pCTCVR and log(1 - pCTCVR) from the towers' logits."""
+    log_p = F.logsigmoid(a) + F.logsigmoid(b)
+    # 1 - s(a)s(b) = (e^-a + e^-b + e^-(a+b)) s(a)s(b): finite even where pCTCVR rounds to 1
+    log_not_p = log_p + torch.logsumexp(torch.stack([-a, -b, -a - b]), dim=0)
+    return log_p, log_not_p
+
+
 def _losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor,
             weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean click BCE and conversion-weighted mean ESMM (pCTCVR) BCE, from logits."""
     click_loss = F.binary_cross_entropy_with_logits(a, click)
-    log_p = F.logsigmoid(a) + F.logsigmoid(b)
-    # 1 - s(a)s(b) = (e^-a + e^-b + e^-(a+b)) s(a)s(b): finite even where pCTCVR rounds to 1
-    log_not_p = log_p + torch.logsumexp(torch.stack([-a, -b, -a - b]), dim=0)
+    log_p, log_not_p = _log_probabilities(a, b)
     per_row = -(conversion * log_p + (1.0 - conversion) * log_not_p)
     # an all-immature batch contributes 0 (numerator 0), not nan
     conversion_loss = (weight * per_row).sum() / weight.sum().clamp_min(1e-12)
+    return click_loss, conversion_loss
+
+
+def _weighted_losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, positive: torch.Tensor,
+                     negative: torch.Tensor, count: torch.Tensor, fnw: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Mean click BCE and the importance-weighted pCTCVR BCE, from logits.
+
+    :math:`\sum_i [a_i (-\log q_i) + b_i (-\log(1 - q_i))] / \sum_i n_i` with ``positive``
+    :math:`a`, ``negative`` :math:`b` and ``count`` :math:`n`; with ``fnw`` the coefficients
+    are first multiplied by the FNW weights :math:`1 + p` and :math:`(1 - p)(1 + p)` of
+    :math:`p = q` with the gradient stopped.
+    """
+    click_loss = F.binary_cross_entropy_with_logits(a, click)
+    log_p, log_not_p = _log_probabilities(a, b)
+    if fnw:
+        w_positive, w_negative = fnw_weights(log_p.detach().exp())
+        positive, negative = positive * w_positive, negative * w_negative
+    conversion_loss = -(positive * log_p + negative * log_not_p).sum() / count.sum().clamp_min(1e-12)
     return click_loss, conversion_loss
 
 
@@ -273,9 +317,13 @@ class _Tensors:
     click: torch.Tensor | None
     conversion: torch.Tensor | None
     weight: torch.Tensor | None
+    # the conversion samples of the weighted losses (esmm_fnw: FNW's stream; esmm_esdfm: the targets)
+    positive: torch.Tensor | None = None
+    negative: torch.Tensor | None = None
+    count: torch.Tensor | None = None
 
     @classmethod
-    def of(cls, matrix: FeatureMatrix, labels: bool) -> "_Tensors":
+    def of(cls, matrix: FeatureMatrix, labels: bool, conversion_loss: str = "esmm") -> "_Tensors":
         def tensor(array, dtype):
             array = np.ascontiguousarray(array, dtype=dtype)
             # torch.from_numpy shares memory and warns on read-only arrays
@@ -285,9 +333,32 @@ class _Tensors:
             return cls(tensor(matrix.categorical, np.int64), tensor(matrix.dense, np.float32), None, None, None)
         weight = (np.ones(len(matrix), np.float32) if matrix.conversion_weight is None
                   else matrix.conversion_weight)
-        return cls(tensor(matrix.categorical, np.int64), tensor(matrix.dense, np.float32),
+        data = cls(tensor(matrix.categorical, np.int64), tensor(matrix.dense, np.float32),
                    tensor(matrix.click, np.float32), tensor(matrix.conversion, np.float32),
                    tensor(weight, np.float32))
+        if conversion_loss == "esmm":
+            return data
+        targets = (fnw_targets(matrix.conversion, weight) if conversion_loss == "esmm_fnw"
+                   else matrix.conversion_targets)
+        return replace(data, positive=tensor(targets.positive, np.float32),
+                       negative=tensor(targets.negative, np.float32), count=tensor(targets.count, np.float32))
+
+    def without_conversion(self) -> "_Tensors":
+        """The same rows with every conversion weight 0 (new tensors: the weights may share
+        memory with the caller's arrays)."""
+        zero = {name: torch.zeros_like(getattr(self, name))
+                for name in ("weight", "positive", "negative", "count") if getattr(self, name) is not None}
+        return replace(self, **zero)
+
+    def losses(self, a: torch.Tensor, b: torch.Tensor, rows, conversion_loss: str,
+               training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The click and conversion losses of ``rows``: for training, or (``training``
+        False) the validation loss early stopping compares, where FNW uses the labels as
+        observed (its weights move with the model being judged)."""
+        if conversion_loss == "esmm" or (conversion_loss == "esmm_fnw" and not training):
+            return _losses(a, b, self.click[rows], self.conversion[rows], self.weight[rows])
+        return _weighted_losses(a, b, self.click[rows], self.positive[rows], self.negative[rows], self.count[rows],
+                                fnw=conversion_loss == "esmm_fnw")
 
 
 def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor | slice]:
@@ -310,9 +381,9 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
 
 
-def _evaluate(network: MMoENetwork, data: _Tensors, batch_size: int) -> dict[str, float | None]:
+def _evaluate(network: MMoENetwork, data: _Tensors, batch_size: int, loss: str = "esmm") -> dict[str, float | None]:
     a, b = _logits(network, data, batch_size)
-    click_loss, conversion_loss = _losses(a, b, data.click, data.conversion, data.weight)
+    click_loss, conversion_loss = data.losses(a, b, slice(None), loss, training=False)
     mature = data.weight.numpy() > 0
     p_ctcvr = (F.logsigmoid(a) + F.logsigmoid(b)).numpy()
     return {
@@ -349,8 +420,9 @@ def _check_cardinalities(cardinalities: Sequence[int]) -> tuple[int, ...]:
 
 
 def _check_matrix(matrix: FeatureMatrix, name: str, cardinalities: tuple[int, ...],
-                  n_dense: int | None, labels: bool) -> int:
-    """Check shapes, code ranges and (where ``labels``) the labels; return ``n_dense``."""
+                  n_dense: int | None, labels: bool, conversion_loss: str = "esmm") -> int:
+    """Check shapes, code ranges and (where ``labels``) the labels and the conversion
+    targets ``conversion_loss`` needs; return ``n_dense``."""
     cat, dense = np.asarray(matrix.categorical), np.asarray(matrix.dense)
     if cat.ndim != 2 or cat.shape[1] != len(cardinalities):
         raise ValueError(f"{name}.categorical must have shape (n, {len(cardinalities)}) "
@@ -384,6 +456,13 @@ def _check_matrix(matrix: FeatureMatrix, name: str, cardinalities: tuple[int, ..
             weight = np.asarray(weight)
             if weight.shape != (len(cat),) or not (np.isfinite(weight).all() and (weight >= 0).all()):
                 raise ValueError(f"{name}.conversion_weight must be {len(cat)} finite weights >= 0")
+        if conversion_loss == "esmm_esdfm":
+            targets = matrix.conversion_targets
+            if not isinstance(targets, ConversionTargets):
+                raise ValueError(f"conversion_loss 'esmm_esdfm' needs {name}.conversion_targets (ES-DFM's "
+                                 "weighted samples: receval.models.delayed_feedback.EsdfmAuxiliary.targets)")
+            if len(targets) != len(cat):
+                raise ValueError(f"{name}.conversion_targets has {len(targets)} rows, the matrix {len(cat)}")
     return dense.shape[1]
 
 
@@ -428,15 +507,17 @@ class TrainedMMoE:
         return {"click": p_click.numpy(), "conversion": (p_click * torch.sigmoid(b.double())).numpy()}
 
     def evaluate(self, matrix: FeatureMatrix, batch_size: int = _EVAL_BATCH) -> dict[str, float | None]:
-        """Losses and AUCs on labelled rows, as :attr:`history` reports them for validation.
+        """Losses and AUCs on labelled rows, as :attr:`history` reports them for validation
+        (with ``esmm_esdfm``, ``matrix`` needs its ``conversion_targets``).
 
         Returns ``loss`` (= ``click_loss + conversion_loss``), ``click_loss``,
         ``conversion_loss``, ``auc_click`` and ``auc_conversion`` (None where undefined).
         """
         _check_int(batch_size, "batch_size", minimum=1)
-        _check_matrix(matrix, "matrix", self.cardinalities, self.n_dense, labels=True)
+        loss = self.params.conversion_loss
+        _check_matrix(matrix, "matrix", self.cardinalities, self.n_dense, labels=True, conversion_loss=loss)
         with _torch_settings(self.params.threads):
-            return _evaluate(self.network, _Tensors.of(matrix, labels=True), batch_size)
+            return _evaluate(self.network, _Tensors.of(matrix, labels=True, conversion_loss=loss), batch_size, loss)
 
     def save(self, directory: str | Path) -> Path:
         """Write :data:`WEIGHTS_FILE` (state_dict) and :data:`CONFIG_FILE` (JSON) to ``directory``."""
@@ -475,7 +556,8 @@ def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequen
     ----------
     train, valid : FeatureMatrix
         Encoded rows with ``click`` and ``conversion`` labels; ``conversion_weight`` None
-        means every conversion label is mature.
+        means every conversion label is mature. With ``params.conversion_loss`` =
+        ``esmm_esdfm`` both need their ``conversion_targets``.
     cardinalities : sequence of int
         Embedding table size per categorical column (``FeatureEncoder.cardinalities``).
     params : MMoEParams, optional
@@ -491,7 +573,9 @@ def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequen
     -------
     TrainedMMoE
         Holding the weights of the epoch with the lowest validation loss, where the loss is
-        click BCE + conversion-weighted pCTCVR BCE (both means over rows).
+        click BCE + conversion-weighted pCTCVR BCE (both means over rows; for
+        ``esmm_esdfm`` the importance-weighted mean over ES-DFM's samples, for ``esmm_fnw``
+        the labels as observed).
 
     Raises
     ------
@@ -501,14 +585,17 @@ def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequen
     if not isinstance(params, MMoEParams):
         raise ValueError(f"params must be an MMoEParams, got {type(params).__name__}")
     cardinalities = _check_cardinalities(cardinalities)
-    n_dense = _check_matrix(train, "train", cardinalities, None, labels=True)
-    _check_matrix(valid, "valid", cardinalities, n_dense, labels=True)
-    train_data, valid_data = _Tensors.of(train, labels=True), _Tensors.of(valid, labels=True)
-    if not with_conversion:  # new tensors: the weights share memory with the caller's arrays
-        train_data = replace(train_data, weight=torch.zeros_like(train_data.weight))
-        valid_data = replace(valid_data, weight=torch.zeros_like(valid_data.weight))
+    loss = params.conversion_loss
+    n_dense = _check_matrix(train, "train", cardinalities, None, labels=True, conversion_loss=loss)
+    _check_matrix(valid, "valid", cardinalities, n_dense, labels=True, conversion_loss=loss)
+    train_data = _Tensors.of(train, labels=True, conversion_loss=loss)
+    valid_data = _Tensors.of(valid, labels=True, conversion_loss=loss)
+    if not with_conversion:
+        train_data, valid_data = train_data.without_conversion(), valid_data.without_conversion()
     elif not train_data.weight.sum() > 0:
         raise ValueError("train has no mature conversion labels (conversion_weight is 0 everywhere)")
+    elif train_data.count is not None and not train_data.count.sum() > 0:
+        raise ValueError("train has no conversion sample (conversion_targets.count is 0 everywhere)")
 
     # fork_rng: seeding for this run must not reset the caller's global torch RNG
     with _torch_settings(params.threads), torch.random.fork_rng(devices=[]):
@@ -522,7 +609,7 @@ def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequen
         n = len(train_data.dense)
 
         start = time.perf_counter()
-        history = [_history_row(0, None, _evaluate(network, valid_data, _EVAL_BATCH), start)]
+        history = [_history_row(0, None, _evaluate(network, valid_data, _EVAL_BATCH, loss), start)]
         best_loss, best_epoch, best_state = history[0]["valid_loss"], 0, _snapshot(network)
         stale = 0
         for epoch in range(1, params.max_epochs + 1):
@@ -531,14 +618,13 @@ def train_mmoe(train: FeatureMatrix, valid: FeatureMatrix, cardinalities: Sequen
             total = 0.0
             for rows in _batches(n, params.batch_size, torch.randperm(n, generator=shuffle)):
                 a, b = network(train_data.categorical[rows], train_data.dense[rows])
-                click_loss, conversion_loss = _losses(
-                    a, b, train_data.click[rows], train_data.conversion[rows], train_data.weight[rows])
-                loss = click_loss + conversion_loss
+                click_loss, conversion_loss = train_data.losses(a, b, rows, loss, training=True)
+                batch_loss = click_loss + conversion_loss
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                batch_loss.backward()
                 optimizer.step()
-                total += loss.item() * len(rows)
-            metrics = _evaluate(network, valid_data, _EVAL_BATCH)
+                total += batch_loss.item() * len(rows)
+            metrics = _evaluate(network, valid_data, _EVAL_BATCH, loss)
             history.append(_history_row(epoch, total / n, metrics, start))
             if metrics["loss"] < best_loss:
                 best_loss, best_epoch, best_state, stale = metrics["loss"], epoch, _snapshot(network), 0

@@ -80,6 +80,7 @@ def rows_table(rows: list[dict], current: list[tuple[str, str]]) -> pa.Table:
         for name in ("train_start", "train_end", "validation_start", "validation_end"):
             row[name] = date.fromisoformat(str(row[name])) if row[name] is not None else None
         row["status"] = row["status"] or "trained"  # manifests written before statuses existed
-        row["is_current"] = (row["model_id"], row["version"]) in current
+        # null for a candidate not trained at all (no version)
+        row["is_current"] = (row["model_id"], row["version"]) in current if row["version"] is not None else None
         typed.append(row)
     return pa.Table.from_pylist(typed, schema=REGISTRY_SCHEMA)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from receval.metrics import log_loss, roc_auc
 from receval.models.calibration import Calibrator, fit_calibrator
+from receval.models.delayed_feedback import AuxiliaryNotIdentified, EsdfmAuxiliary, check_conversion_labels
 from receval.models.features import FeatureEncoder, FeatureMatrix, feature_hash, join_content
 from receval.models.gbdt import TASKS, GBDTParams, TrainedGBDT, train_gbdt
 from receval.models.mmoe import MMoEParams, TrainedMMoE, train_mmoe
@@ -107,9 +108,16 @@ def train_candidates(features: pa.Table, content: pa.Table, candidates: list[dic
     return rows
 
 
+# The conversion loss of the MMoE under each conversion-label method (the ESMM structure in all).
+_MMOE_CONVERSION_LOSS = {"observed": "esmm", "mature_only": "esmm", "fnw": "esmm_fnw", "esdfm": "esmm_esdfm"}
+# Columns of int_features__impressions that the esdfm labels read beyond the feature contract.
+ESDFM_COLUMNS = ("is_label_mature", "hours_click_to_purchase", "label_elapsed_hours")
+
+
 def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, family: str, store: Path,
                     params: dict | None = None, mode: str = "full", calibration_method: str = "platt",
-                    conversion_mature_only: bool = False, retrain: bool = False,
+                    conversion_labels: str = "observed", esdfm_window_hours: float = 1.0,
+                    label_window_hours: float = 7 * 24 + 0.5, retrain: bool = False,
                     full_retrain_days: int = 7) -> list[dict]:
     """Train one candidate, store it under ``store/<model_id>/<version>/``, return its registry rows.
 
@@ -131,10 +139,24 @@ def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, fam
         unless the last full retrain behind that version ended ``full_retrain_days`` or more
         before this window does, and then retrains in full: daily warm starts, a full
         retrain every week by default.
-    conversion_mature_only : bool
-        Train and validate the conversion task only on mature labels (the newest week of a
-        window then carries no conversion signal); by default every label counts as observed
-        at the data's end.
+    conversion_labels : {"observed", "mature_only", "fnw", "esdfm"}
+        How the conversion task treats labels that may still change
+        (:mod:`receval.models.delayed_feedback`, docs/candidate_models.md): ``observed``
+        (default) counts every label as observed at the data's end as final;
+        ``mature_only`` trains and validates on mature labels only (the newest week of a
+        window then carries no conversion signal); ``fnw`` (fake-negative weighting) and
+        ``esdfm`` (elapsed-time sampling with importance weights) are losses of the MMoE:
+        the other families train on the labels as observed under them. ``esdfm`` fits its
+        auxiliary model on the whole train split, reads the columns :data:`ESDFM_COLUMNS`,
+        calibrates the MMoE's conversion score on its importance-weighted validation
+        samples, and a train split without mature labels cannot train the MMoE
+        (:class:`InsufficientData`).
+    esdfm_window_hours : float
+        ES-DFM's observation window :math:`c` (hours after the impression).
+    label_window_hours : float
+        Hours after its impression by which a conversion label is final: attribution window
+        plus click window (dbt vars ``attribution_window_days``, ``click_window_minutes``);
+        the window of ES-DFM's delay curve.
     retrain : bool
         Train even where the store already holds this version. A version id hashes the
         encoded training and validation rows and the training code with everything else
@@ -146,23 +168,36 @@ def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, fam
     """
     return _train(attach_content(features, content), model_id=model_id, family=family, store=store,
                   params=params, mode=mode, calibration_method=calibration_method,
-                  conversion_mature_only=conversion_mature_only, retrain=retrain,
-                  full_retrain_days=full_retrain_days)
+                  conversion_labels=conversion_labels, esdfm_window_hours=esdfm_window_hours,
+                  label_window_hours=label_window_hours, retrain=retrain, full_retrain_days=full_retrain_days)
 
 
 def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: dict | None = None,
-           mode: str = "full", calibration_method: str = "platt", conversion_mature_only: bool = False,
+           mode: str = "full", calibration_method: str = "platt", conversion_labels: str = "observed",
+           esdfm_window_hours: float = 1.0, label_window_hours: float = 7 * 24 + 0.5,
            retrain: bool = False, full_retrain_days: int = 7) -> list[dict]:
     """:func:`train_candidate` on rows that already carry the content columns."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {sorted(FAMILIES)}")
     if mode not in ("full", "warm_start", "auto"):
         raise ValueError(f"training mode must be 'full', 'warm_start' or 'auto', got {mode!r}")
+    check_conversion_labels(conversion_labels)
     spec = FAMILIES[family]
     hyper = spec.params(**(params or {}))
+    esdfm = family == "mmoe" and conversion_labels == "esdfm"
+    if family == "mmoe":
+        hyper = _mmoe_conversion_loss(hyper, conversion_labels, params)
+    elif conversion_labels in ("fnw", "esdfm"):
+        _progress(f"{model_id}: conversion_labels {conversion_labels!r} is a loss of the MMoE; {family} trains "
+                  "its conversion task on the labels as observed")
+    if esdfm:
+        missing = [c for c in ESDFM_COLUMNS if c not in table.column_names]
+        if missing:
+            raise ValueError(f"conversion_labels 'esdfm' needs the columns {missing} of int_features__impressions")
     train_rows = _split(table, "train")
     valid_rows = _split(table, "validation")
     train_end = _date_bound(train_rows, "max")
+    whole_train = train_rows  # the esdfm auxiliary model fits on the whole train split, even for a warm start
 
     parent = _parent(store, model_id, train_end, mode, full_retrain_days)
     if parent is not None:
@@ -177,19 +212,35 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
     else:
         encoder = FeatureEncoder.fit(train_rows)
         init_from = None
-    train_matrix = _encode(encoder, train_rows, conversion_mature_only)
-    valid_matrix = _encode(encoder, valid_rows, conversion_mature_only)
+    mature_only = conversion_labels == "mature_only"
+    train_matrix = _encode(encoder, train_rows, mature_only)
+    valid_matrix = _encode(encoder, valid_rows, mature_only)
     untrainable = {task: why for task in TASKS if (why := _untrainable(task, train_matrix, valid_matrix))}
     if "click" in untrainable:
         raise InsufficientData(untrainable["click"][1])
     tasks = [task for task in TASKS if task not in untrainable]
+    if esdfm and "conversion" in tasks:
+        aux_matrix = train_matrix if whole_train is train_rows else encoder.transform(whole_train)
+        try:
+            aux = EsdfmAuxiliary.fit(aux_matrix.dense, *_esdfm_columns(whole_train), window_hours=esdfm_window_hours,
+                                     label_window_hours=label_window_hours)
+        except AuxiliaryNotIdentified as error:
+            raise InsufficientData(str(error)) from None
+        for matrix, rows in ((train_matrix, train_rows), (valid_matrix, valid_rows)):
+            matrix.conversion_targets = aux.targets(matrix.dense, *_esdfm_columns(rows)[:3])
+        _progress(f"{model_id}: esdfm auxiliary model on {aux.n_mature:,} mature rows, F(c = "
+                  f"{esdfm_window_hours:g} h) = {aux.arrival_at_window:.3f} from {aux.curve.n:,} purchases")
+    elif esdfm:
+        hyper = replace(hyper, conversion_loss="esmm")  # no conversion task to weight
 
     identity = {"model_id": model_id, "family": family, "params": asdict(hyper), "features": encoder.columns,
                 "train": [str(_date_bound(train_rows, "min")), str(train_end)],
                 "parent": parent["version"] if parent else None, "calibration": calibration_method,
-                "conversion_mature_only": conversion_mature_only,
+                "conversion_labels": conversion_labels,
                 "data": _fingerprint(encoder, train_matrix, valid_matrix, train_rows, valid_rows),
                 "code": _CODE_DIGEST}
+    if esdfm:
+        identity["esdfm"] = {"window_hours": float(esdfm_window_hours), "label_window_hours": float(label_window_hours)}
     if untrainable:
         identity["tasks"] = tasks
     version = version_id(train_end, identity)
@@ -226,7 +277,7 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
             rows.append({**common, "status": status, "status_reason": f"{task} task of {model_id} not trained: {reason}"})
             continue
         labels, weights = _task_labels(valid_matrix, task)
-        calibrator = fit_calibrator(valid_scores[task], labels, calibration_method, weights)
+        calibrator = _fit_calibrator(valid_scores[task], valid_matrix, task, calibration_method)
         calibrated = calibrator.apply(valid_scores[task])
         keep = weights > 0
         rows.append({
@@ -267,6 +318,37 @@ def score_candidates(registry: pa.Table, features: pa.Table, content: pa.Table) 
                 "calibrated_score": pa.array(calibrators[(model_id, version, task)].apply(scores[task]), pa.float64()),
             }, schema=SCORES_SCHEMA))
     return pa.concat_tables(parts) if parts else SCORES_SCHEMA.empty_table()
+
+
+def _mmoe_conversion_loss(hyper: MMoEParams, conversion_labels: str, params: dict | None) -> MMoEParams:
+    """The MMoE's parameters with the conversion loss of ``conversion_labels``."""
+    loss = _MMOE_CONVERSION_LOSS[conversion_labels]
+    if params and "conversion_loss" in params and params["conversion_loss"] != loss:
+        raise ValueError(f"the MMoE's conversion_loss follows conversion_labels ({conversion_labels!r} -> "
+                         f"{loss!r}; var model_conversion_labels), not its params ({params['conversion_loss']!r})")
+    return replace(hyper, conversion_loss=loss)
+
+
+def _esdfm_columns(rows: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """converted, hours_click_to_purchase (nan where none), label_elapsed_hours, is_label_mature."""
+    def column(name: str, fill) -> np.ndarray:
+        return pc.fill_null(pc.cast(rows[name], pa.float64()), fill).to_numpy(zero_copy_only=False)
+
+    return (column("is_converted", 0.0), column("hours_click_to_purchase", np.nan),
+            column("label_elapsed_hours", np.nan), column("is_label_mature", 0.0) > 0)
+
+
+def _fit_calibrator(scores: np.ndarray, matrix: FeatureMatrix, task: str, method: str) -> Calibrator:
+    """The task's calibration map on the validation rows: on ES-DFM's importance-weighted
+    samples (each row a positive and a negative with its weights) where the matrix carries
+    them, else on the labels with their weights."""
+    targets = matrix.conversion_targets if task == "conversion" else None
+    if targets is None:
+        labels, weights = _task_labels(matrix, task)
+        return fit_calibrator(scores, labels, method, weights)
+    n = len(scores)
+    return fit_calibrator(np.concatenate([scores, scores]), np.concatenate([np.ones(n), np.zeros(n)]), method,
+                          np.concatenate([targets.positive, targets.negative]).astype(np.float64))
 
 
 def _parent(store: Path, model_id: str, train_end: date, mode: str, full_retrain_days: int) -> dict | None:
@@ -315,6 +397,10 @@ def _fingerprint(encoder: FeatureEncoder, train: FeatureMatrix, valid: FeatureMa
         for array in (matrix.categorical, matrix.raw_dense, matrix.click, matrix.conversion,
                       matrix.conversion_weight, rows["item_id"].to_numpy()):
             digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
+        if matrix.conversion_targets is not None:
+            for array in (matrix.conversion_targets.positive, matrix.conversion_targets.negative,
+                          matrix.conversion_targets.count):
+                digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
 

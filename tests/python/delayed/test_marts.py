@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import pyarrow as pa
 import pytest
+from scipy import optimize, special
 
 from receval.delayed.marts import (
     BACKTEST_SCHEMA, CONVERSION_DELAY_SCHEMA, CVR_BY_DAY_SCHEMA, conversion_delay_table, cvr_by_day_table,
@@ -107,6 +109,49 @@ def test_cvr_by_day_by_hand():
     assert thin["delay_curve"] == "all" and "4 purchase(s) in the segment, fewer than 5" in thin["reason"]
 
 
+def hand_dfm_nll(theta):
+    """HAND's exponential DFM negative log-likelihood, written out: day 1's five clicks are
+    past the window (purchases after 1, 2, 6 h; two without), day 2's four are 3 h old (a
+    purchase after 2 h; three without, each log(1 - p2 F(3) / F(W)))."""
+    p1, p2, lam = special.expit(theta[0]), special.expit(theta[1]), math.exp(theta[2])
+    f_w = -math.expm1(-lam * WINDOW)
+    purchases = sum(math.log(lam) - lam * d - math.log(f_w) for d in (1, 2, 6, 2))
+    return -(3 * math.log(p1) + 2 * math.log(1 - p1) + math.log(p2) + purchases
+             + 3 * math.log(1 - p2 * -math.expm1(-lam * 3) / f_w))
+
+
+def test_dfm_rate_by_hand():
+    table = cvr_by_day_table(HAND, window_hours=WINDOW, min_purchases=1, dfm_distribution="exponential")
+    rows = by_key(table, "click_date", "segment_type", "segment_value")
+    best = optimize.minimize(hand_dfm_nll, [0.0, 0.0, -1.0], method="BFGS", options={"gtol": 1e-10}).x
+    mature, recent = rows[DAY1, "all", "all"], rows[DAY2, "all", "all"]
+    # day 1 is past the window: its rate is its share, whatever the delay law
+    assert mature["dfm_cvr"] == pytest.approx(0.6, rel=1e-9)
+    assert recent["dfm_cvr"] == pytest.approx(special.expit(best[1]), rel=1e-6)
+    assert recent["naive_cvr"] < recent["dfm_cvr"] < 1
+    # sandwich on users (one click each): day 1's variance is its clustered CLT one with the
+    # small-sample factor of the fit's 9 users, 9/8, instead of the day's 5, 5/4
+    assert mature["dfm_std_error"] == pytest.approx(mature["naive_std_error"] * math.sqrt(0.9), rel=1e-9)
+    z = 1.959963984540054
+    for row in (mature, recent):  # Wald, clipped to [0, 1]
+        assert row["dfm_ci_low"] == pytest.approx(max(0.0, row["dfm_cvr"] - z * row["dfm_std_error"]))
+        assert row["dfm_ci_high"] == pytest.approx(min(1.0, row["dfm_cvr"] + z * row["dfm_std_error"]))
+    # ios has the same purchases and day-2 clicks as all: the same day-2 rate
+    assert rows[DAY2, "device", "ios"]["dfm_cvr"] == pytest.approx(recent["dfm_cvr"], rel=1e-6)
+    # a segment without purchase: 0, as its naive rate
+    android = rows[DAY1, "device", "android"]
+    assert (android["dfm_cvr"], android["dfm_std_error"], android["dfm_ci_high"]) == (0.0, 0.0, 0.0)
+    # the default law (Weibull) fills the same columns; None leaves them null
+    weibull = by_key(cvr_by_day_table(HAND, window_hours=WINDOW, min_purchases=1), "click_date", "segment_type",
+                     "segment_value")
+    assert weibull[DAY1, "all", "all"]["dfm_cvr"] == pytest.approx(0.6, rel=1e-9)
+    assert 0.25 < weibull[DAY2, "all", "all"]["dfm_cvr"] <= 1
+    skipped = cvr_by_day_table(HAND, window_hours=WINDOW, dfm_distribution=None).to_pylist()
+    assert all(r[c] is None for r in skipped for c in ("dfm_cvr", "dfm_std_error", "dfm_ci_low", "dfm_ci_high"))
+    with pytest.raises(ValueError, match="`dfm_distribution` must be one of"):
+        cvr_by_day_table(HAND, window_hours=WINDOW, dfm_distribution="gamma")
+
+
 def test_partial_day_and_clicks_too_young_to_have_converted():
     table = cvr_by_day_table(clicks([
         (DAY1, 1, "ios", 1.0, 10.0), (DAY1, 2, "ios", None, 9.0),
@@ -136,6 +181,8 @@ def test_without_delay_every_corrected_rate_is_the_naive_one():
     for row in table:
         assert row["corrected_cvr"] == row["naive_cvr"] and row["corrected_std_error"] == row["naive_std_error"]
         assert row["expected_share_to_come"] == 0.0
+        assert row["dfm_cvr"] == pytest.approx(row["naive_cvr"], rel=1e-9, abs=1e-12)
+    assert not any("dfm" in (row["reason"] or "") for row in table)
     delay = conversion_delay_table(clicks(rows), window_hours=WINDOW, horizons=(0, 1)).to_pylist()
     assert {r["value"] for r in delay if r["statistic"] == "share_within" and r["segment_type"] == "all"} == {1.0}
 

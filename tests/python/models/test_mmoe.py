@@ -268,7 +268,8 @@ def test_save_load_round_trip(tmp_path, data, model):
     ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
     ({"weight_decay": -1e-6}, "weight_decay must be >= 0"),
     ({"fp16_embeddings": "yes"}, "fp16_embeddings must be a bool"),
-    ({"conversion_loss": "clicked_only"}, r"conversion_loss must be one of \('esmm',\)"),
+    ({"conversion_loss": "clicked_only"},
+     r"conversion_loss must be one of \('esmm', 'esmm_fnw', 'esmm_esdfm'\), got 'clicked_only'"),
 ])
 def test_params_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):

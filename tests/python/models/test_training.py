@@ -2,6 +2,7 @@
 the candidate models on synthetic feature tables with a known truth."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import numpy as np
@@ -171,3 +172,85 @@ def test_a_candidate_the_rows_cannot_train_is_registered_and_the_others_train(wo
     no_validation = table.filter(pa.compute.equal(table["split"], "train"))
     [row, _] = train_candidates(no_validation, content, [{"model_id": "p", "family": "popularity"}], store=tmp_path)
     assert row["status"] == "not_trained" and "no rows in the 'validation' split" in row["status_reason"]
+
+
+# --- conversion labels under delayed feedback (docs/candidate_models.md) ---------------------
+
+LABEL_WINDOW_H = 72.0   # the fixture's mature rows are at least 3 days old
+
+
+def _with_delays(table: pa.Table, seed: int = 0) -> pa.Table:
+    """The fixture as a snapshot at the end of its last day: each purchase comes a delay
+    (exponential, mean 24 h, within the label window) after the impression, and is labelled
+    only if it has arrived; adds hours_click_to_purchase and label_elapsed_hours."""
+    rng = np.random.default_rng(seed)
+    n = table.num_rows
+    day = np.array([(d - date(2026, 10, 1)).days for d in table["impression_date"].to_pylist()])
+    elapsed = (10 - day) * 24.0 - rng.uniform(0.0, 24.0, n)
+    delay = rng.exponential(24.0, n)
+    converts = table["is_converted"].to_numpy(zero_copy_only=False) & (delay <= LABEL_WINDOW_H)
+    seen = converts & (delay <= elapsed)
+    columns = {"is_converted": pa.array(seen), "hours_click_to_purchase": pa.array(np.where(seen, delay, np.nan),
+                                                                                  from_pandas=True),
+               "label_elapsed_hours": pa.array(elapsed), "is_label_mature": pa.array(elapsed >= LABEL_WINDOW_H)}
+    for name, values in columns.items():
+        table = (table.set_column(table.column_names.index(name), name, values) if name in table.column_names
+                 else table.append_column(name, values))
+    return table
+
+
+def test_conversion_labels_default_to_observed_and_each_method_is_its_own_version(world_table, tmp_path):
+    _, table = world_table
+    table = _with_delays(table)
+    content = item_content_embeddings(catalog(), n_components=4)
+    train = lambda labels=None, **kw: {r["task"]: r for r in train_candidate(  # noqa: E731
+        table, content, model_id="m", family="mmoe", store=tmp_path, params=FAST["mmoe"],
+        label_window_hours=LABEL_WINDOW_H, **({} if labels is None else {"conversion_labels": labels}), **kw)}
+    default, observed = train(), train("observed")
+    assert default == observed   # the same version, stored once: the default is `observed`
+    runs = {labels: train(labels) for labels in ("fnw", "esdfm")}
+    versions = {default["conversion"]["version"]} | {r["conversion"]["version"] for r in runs.values()}
+    assert len(versions) == 3
+    assert json.loads(default["conversion"]["params"])["conversion_loss"] == "esmm"
+    assert json.loads(runs["fnw"]["conversion"]["params"])["conversion_loss"] == "esmm_fnw"
+    assert json.loads(runs["esdfm"]["conversion"]["params"])["conversion_loss"] == "esmm_esdfm"
+    # ES-DFM calibrates on its importance-weighted validation samples: its calibrated mean
+    # aims at the eventual rate, above the immature validation day's observed rate
+    valid_rate = default["conversion"]["validation_label_rate"]
+    assert default["conversion"]["validation_mean_calibrated"] == pytest.approx(valid_rate, rel=0.05)
+    assert runs["esdfm"]["conversion"]["validation_mean_calibrated"] > 1.1 * valid_rate
+    for run in runs.values():
+        assert run["conversion"]["status"] == "trained" and run["click"]["status"] == "trained"
+
+
+def test_fnw_and_esdfm_leave_the_other_families_on_the_observed_labels(world_table, tmp_path):
+    _, table = world_table
+    table = _with_delays(table)
+    content = item_content_embeddings(catalog(), n_components=4)
+    rows = {labels: train_candidate(table, content, model_id="p", family="popularity", store=tmp_path,
+                                    conversion_labels=labels, label_window_hours=LABEL_WINDOW_H)[1]
+            for labels in ("observed", "fnw", "esdfm")}
+    for labels in ("fnw", "esdfm"):
+        assert rows[labels]["calibration"] == rows["observed"]["calibration"]
+        assert rows[labels]["version"] != rows["observed"]["version"]
+
+
+def test_conversion_label_errors(world_table, tmp_path):
+    _, table = world_table
+    content = item_content_embeddings(catalog(), n_components=4)
+    with pytest.raises(ValueError, match=r"conversion_labels must be one of \('observed', 'mature_only', 'fnw', "
+                                         r"'esdfm'\), got 'delayed'"):
+        train_candidate(table, content, model_id="p", family="popularity", store=tmp_path, conversion_labels="delayed")
+    with pytest.raises(ValueError, match=r"needs the columns \['hours_click_to_purchase', 'label_elapsed_hours'\]"):
+        train_candidate(table, content, model_id="m", family="mmoe", store=tmp_path, conversion_labels="esdfm")
+    with pytest.raises(ValueError, match="the MMoE's conversion_loss follows conversion_labels"):
+        train_candidate(table, content, model_id="m", family="mmoe", store=tmp_path, conversion_labels="fnw",
+                        params={"conversion_loss": "esmm"})
+    # no mature row: ES-DFM's auxiliary model cannot be fitted, the MMoE is registered untrained
+    young = _with_delays(table).set_column(table.column_names.index("is_label_mature"), "is_label_mature",
+                                           pa.array(np.zeros(table.num_rows, bool)))
+    [row, _] = train_candidates(young, content, [{"model_id": "m", "family": "mmoe", "params": FAST["mmoe"]}],
+                                store=tmp_path, conversion_labels="esdfm", label_window_hours=LABEL_WINDOW_H)
+    assert row["status"] == "not_trained"
+    assert row["status_reason"] == ("m not trained: esdfm needs mature conversion labels in the train split to fit "
+                                    "its auxiliary model; none is mature")

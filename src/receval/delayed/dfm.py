@@ -1,0 +1,801 @@
+r"""Chapelle's delayed feedback model (DFM): conversion and delay fitted jointly, by
+maximum likelihood.
+
+The model
+---------
+A click with covariates :math:`x` eventually converts (an *attributed* purchase, within the
+window :math:`W`) with probability :math:`p(x) = \sigma(w^\top x)`. Given that it converts,
+its delay :math:`D` has the density :math:`f(d \mid x)` of a parametric law with cumulative
+hazard
+
+.. math::
+
+    H(t \mid x) = (\lambda(x)\, t)^{k}, \qquad \lambda(x) = \exp(v^\top x_d),
+    \qquad k = 1 \ \text{(exponential, Chapelle's form)} \ \text{or}\ k = e^{\kappa} > 0
+    \ \text{(Weibull, one shape shared by every row)},
+
+:math:`S(t) = e^{-H(t)}`, :math:`F = 1 - S`, :math:`f = H'(t) S(t)`. A purchase counts only
+when it comes within the window, so the delay of an attributed purchase follows the law
+truncated to :math:`[0, W]`:
+
+.. math::
+
+    f_W(d) = \frac{f(d)}{F(W)}, \qquad
+    F_W(t) = \frac{F(\min(t, W))}{F(W)}, \qquad S_W = 1 - F_W \ \ (S_W(t) = 0 \text{ for }
+    t \ge W),
+
+and :math:`p(x)` is the probability of an attributed purchase (of any purchase when
+:math:`W = \infty`, where :math:`F(W) = 1` and this is Chapelle's model as published).
+
+The likelihood
+--------------
+Row :math:`i` has converted so far (:math:`y_i = 1`, with delay :math:`d_i`) or not
+(:math:`y_i = 0`, with :math:`e_i` hours from its click to the data's end):
+
+.. math::
+
+    \ell_i = y_i\,\big[\log p_i + \log f_W(d_i)\big]
+           + (1 - y_i)\,\log\big(1 - p_i + p_i\, S_W(e_i)\big),
+
+the second term because a click not converted so far either never converts, or converts
+later than :math:`e_i`. A row whose window has closed (:math:`e_i \ge W`) gives
+:math:`\log(1 - p_i)`: no censoring is left. The negative log-likelihood (plus an optional
+ridge :math:`\tfrac{\rho}{2}(\lVert w\rVert^2 + \lVert v\rVert^2)`) is minimised with
+L-BFGS-B on its exact analytic gradient, then polished by Newton steps on its exact
+analytic Hessian, which is also the observed Fisher information behind the covariance.
+
+Reference: Chapelle, O. (2014). Modeling delayed feedback in display advertising.
+KDD '14, 1097-1105.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import optimize, sparse, special
+from scipy.sparse import linalg as sparse_linalg
+
+from receval import _validation as v
+from receval.delayed.survival import DAY
+from receval.metrics.uncertainty import normal_interval
+
+__all__ = ["DELAY_DISTRIBUTIONS", "DelayedFeedbackModel", "DelayedFeedbackFit", "CohortRates"]
+
+DELAY_DISTRIBUTIONS = ("exponential", "weibull")
+_LOGIT_CAP = 40.0  # logit of a probability fixed at 1 (a cohort converted entirely)
+_LOG_H_CAP = 700.0  # cumulative hazards are capped at e^700 (exp overflows at 709.8)
+_LOG_SHAPE_BOUND = 6.0  # the Weibull shape stays within [exp(-6), exp(6)] = [0.0025, 403]
+
+
+def _one_blas_thread():
+    """One BLAS thread while fitting: the problem is small (tens of parameters), and a
+    threaded BLAS on a busy machine makes each L-BFGS-B step milliseconds slower.
+    threadpoolctl comes with scikit-learn; without it, nothing changes."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+# ------------------------------------------------------------------ math helpers
+def _log1mexp(h: np.ndarray) -> np.ndarray:
+    """``log(1 - exp(-h))`` = log F for cumulative hazard ``h`` (``-inf`` at 0)."""
+    with np.errstate(divide="ignore"):
+        return np.log(-np.expm1(-h))
+
+
+def _dlog_f(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""First and second derivative of :math:`L(z) = \log F = \log(1 - e^{-e^z})` in
+    :math:`z = \log H`: :math:`L' = q = H / (e^H - 1)`, :math:`L'' = q (1 - H / (1 - e^{-H}))`,
+    with their limits 1 and 0 at :math:`H = 0`."""
+    pos = h > 0.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        q = np.where(pos, h / np.expm1(h), 1.0)
+        r = np.where(pos, h / -np.expm1(-h), 1.0)
+    return q, q * (1.0 - r)
+
+
+@dataclass
+class _RowTerms:
+    """Per-row log-likelihood and its derivatives in the linear predictors
+    ``eta = X w`` (conversion logit), ``u = X_d v`` (log rate) and the log shape ``kappa``."""
+
+    value: np.ndarray
+    d_eta: np.ndarray
+    d_u: np.ndarray
+    d_kappa: np.ndarray
+    second: dict[str, np.ndarray] | None = None  # keys eta_eta, eta_u, eta_kappa, u_u, u_kappa, kappa_kappa
+
+
+class _Likelihood:
+    """The DFM log-likelihood of one data set, its gradient, Hessian and per-row scores.
+
+    ``weights``: frequency weights (a row standing for several identical rows)."""
+
+    def __init__(self, X, X_delay, y: np.ndarray, delay: np.ndarray, elapsed: np.ndarray,
+                 window: float, weibull: bool, ridge: float, offset: np.ndarray | None = None,
+                 weights: np.ndarray | None = None):
+        self.X, self.Xd = X, X_delay
+        self.n, self.n_conv, self.n_delay = y.size, X.shape[1], X_delay.shape[1]
+        self.weibull, self.ridge, self.window = weibull, ridge, window
+        self.finite_window = math.isfinite(window)
+        self.log_window = math.log(window) if self.finite_window else math.inf
+        self.offset = np.zeros(y.size) if offset is None else offset
+        self.weights = np.ones(y.size) if weights is None else weights
+        self.n_params = self.n_conv + self.n_delay + int(weibull)
+        # three kinds of row: converted (delay term at its delay), not converted with the
+        # window still open (delay term at its elapsed time), not converted with the window
+        # closed (no delay term: S_W = 0 there)
+        self.i_conv = np.flatnonzero(y)
+        is_open = ~y & (elapsed < window)
+        self.i_open = np.flatnonzero(is_open)
+        self.i_closed = np.flatnonzero(~y & ~is_open)
+        with np.errstate(divide="ignore"):  # -inf for an open row at elapsed 0: F = 0, no information
+            self.log_d = np.log(delay[self.i_conv])
+            self.log_e = np.log(elapsed[self.i_open])
+
+    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        w, vd = theta[:self.n_conv], theta[self.n_conv:self.n_conv + self.n_delay]
+        return w, vd, (float(theta[-1]) if self.weibull else 0.0)
+
+    def _delay_terms(self, u: np.ndarray, log_t: np.ndarray, k: float) -> dict[str, np.ndarray]:
+        """z1 = log H(t), H(t), and z2 = log H(W) with log F(W) and its z-derivatives."""
+        z1 = k * (u + log_t)
+        out = {"z1": z1, "h1": np.exp(np.minimum(z1, _LOG_H_CAP))}  # H beyond e^700: S = 0 anyway
+        if self.finite_window:
+            z2 = k * (u + self.log_window)
+            h2 = np.exp(np.minimum(z2, _LOG_H_CAP))
+            q2, q2_prime = _dlog_f(h2)
+            out.update(z2=z2, h2=h2, log_fw=_log1mexp(h2), q2=q2, q2_prime=q2_prime)
+        else:  # F(W) = 1: no z2 terms at all
+            zero = np.zeros_like(u)
+            out.update(z2=zero, h2=np.full_like(u, np.inf), log_fw=zero, q2=zero, q2_prime=zero)
+        return out
+
+    def rows(self, theta: np.ndarray, second: bool) -> _RowTerms:
+        """Per-row (unweighted) terms. Each kind's log-likelihood is first differentiated in
+        eta and in z1 = log H(t), z2 = log H(W), then chained to u = log rate and kappa =
+        log shape through z = k (u + log t): dz/du = k, dz/dkappa = z, d2z/du dkappa = k,
+        d2z/dkappa2 = z."""
+        w, vd, kappa = self.split(theta)
+        k = math.exp(kappa)
+        eta = self.X @ w + self.offset
+        u = self.Xd @ vd
+        n = self.n
+        value, d_eta, d_u, d_kappa = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+        keys = ("eta_eta", "eta_u", "eta_kappa", "u_u", "u_kappa", "kappa_kappa")
+        sec = {key: np.zeros(n) for key in keys} if second else None
+
+        # window closed, not converted: log(1 - p)
+        i = self.i_closed
+        p = special.expit(eta[i])
+        value[i] = -np.logaddexp(0.0, eta[i])
+        d_eta[i] = -p
+        if second:
+            sec["eta_eta"][i] = -p * (1.0 - p)
+
+        # converted: log p + log k + z1 - log d - H(d) - log F(W)
+        i = self.i_conv
+        t = self._delay_terms(u[i], self.log_d, k)
+        p = special.expit(eta[i])
+        value[i] = -np.logaddexp(0.0, -eta[i]) + kappa + t["z1"] - self.log_d - t["h1"] - t["log_fw"]
+        d_eta[i] = 1.0 - p
+        l1, l2 = 1.0 - t["h1"], -t["q2"]
+        l11, l22 = -t["h1"], -t["q2_prime"]
+        l12 = np.zeros_like(l1)
+        zero = np.zeros_like(l1)
+        self._chain(i, t["z1"], t["z2"], k, 1.0, l1, l2, zero, zero, l11, l12, l22, d_u, d_kappa, sec)
+        if second:
+            sec["eta_eta"][i] = -p * (1.0 - p)
+
+        # window open, not converted: log(1 - p G), G = F_W(e) = F(e) / F(W)
+        i = self.i_open
+        t = self._delay_terms(u[i], self.log_e, k)
+        p = special.expit(eta[i])
+        pq = p * special.expit(-eta[i])                   # dp/deta
+        h1, h2 = t["h1"], t["h2"]
+        g = np.exp(_log1mexp(h1) - t["log_fw"])
+        with np.errstate(divide="ignore", invalid="ignore"):  # S_W = 1 - G without cancellation
+            s_w = (np.exp(-h1) * -np.expm1(-(h2 - h1)) / -np.expm1(-h2) if self.finite_window
+                   else np.exp(-h1))
+        den = special.expit(-eta[i]) + p * np.clip(s_w, 0.0, 1.0)   # 1 - p G
+        value[i] = np.log(den)
+        q1, q1_prime = _dlog_f(h1)
+        q2, q2_prime = t["q2"], t["q2_prime"]
+        l_g = -p / den
+        g1, g2 = g * q1, -g * q2                           # dG/dz1, dG/dz2
+        d_eta[i] = -pq * g / den
+        l1, l2 = l_g * g1, l_g * g2
+        l11 = l12 = l22 = l_eta1 = l_eta2 = None
+        if second:
+            l_gg, l_eta_g = -(p / den) ** 2, -pq / den ** 2
+            l11 = l_gg * g1 * g1 + l_g * g * (q1 * q1 + q1_prime)
+            l22 = l_gg * g2 * g2 + l_g * g * (q2 * q2 - q2_prime)
+            l12 = l_gg * g1 * g2 - l_g * g * q1 * q2
+            l_eta1, l_eta2 = l_eta_g * g1, l_eta_g * g2
+            sec["eta_eta"][i] = -(pq * (1.0 - 2.0 * p) * g * den + (pq * g) ** 2) / den ** 2
+        # an open row at elapsed 0 has z1 = -inf and l1 = 0: keep z1 * l1 at 0
+        z1 = np.where(np.isfinite(t["z1"]), t["z1"], 0.0)
+        self._chain(i, z1, t["z2"], k, 0.0, l1, l2, l_eta1, l_eta2, l11, l12, l22, d_u, d_kappa, sec)
+        return _RowTerms(value, d_eta, d_u, d_kappa if self.weibull else np.zeros(n), sec)
+
+    @staticmethod
+    def _chain(i, z1, z2, k, kappa_direct, l1, l2, l_eta1, l_eta2, l11, l12, l22, d_u, d_kappa, sec) -> None:
+        """Write the derivatives in (u, kappa) of rows ``i`` from those in (eta, z1, z2);
+        ``kappa_direct``: the derivative of the row's explicit log k term."""
+        d_u[i] = k * (l1 + l2)
+        d_kappa[i] = kappa_direct + z1 * l1 + z2 * l2
+        if sec is None:
+            return
+        a1, a2 = l11 * z1 + l12 * z2, l12 * z1 + l22 * z2  # sum_b l_ab dz_b/dkappa
+        sec["eta_u"][i] = k * (l_eta1 + l_eta2)
+        sec["eta_kappa"][i] = l_eta1 * z1 + l_eta2 * z2
+        sec["u_u"][i] = k * k * (l11 + 2.0 * l12 + l22)
+        sec["u_kappa"][i] = k * (a1 + a2) + k * (l1 + l2)
+        sec["kappa_kappa"][i] = z1 * a1 + z2 * a2 + z1 * l1 + z2 * l2
+
+    # ---------------------------------------------------------- objective
+    def _ridge(self) -> np.ndarray:
+        ridge = np.full(self.n_params, self.ridge)
+        if self.weibull:
+            ridge[-1] = 0.0  # the log shape is not penalised
+        return ridge
+
+    def log_likelihood(self, theta: np.ndarray) -> float:
+        return _dot(self.weights, self.rows(theta, second=False).value)
+
+    def nll_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        r = self.rows(theta, second=False)
+        wt = self.weights
+        grad = -np.concatenate([self.X.T @ (wt * r.d_eta), self.Xd.T @ (wt * r.d_u),
+                                [_dot(wt, r.d_kappa)] if self.weibull else []])
+        pen = self._ridge() * theta
+        return -_dot(wt, r.value) + 0.5 * _dot(pen, theta), grad + pen
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray:
+        """Hessian of the penalised negative log-likelihood (the observed information)."""
+        s = {key: self.weights * value for key, value in self.rows(theta, second=True).second.items()}
+        hess = np.zeros((self.n_params, self.n_params))
+        a, b = self.n_conv, self.n_conv + self.n_delay
+        hess[:a, :a] = _xtdx(self.X, s["eta_eta"], self.X)
+        hess[:a, a:b] = _xtdx(self.X, s["eta_u"], self.Xd)
+        hess[a:b, a:b] = _xtdx(self.Xd, s["u_u"], self.Xd)
+        if self.weibull:
+            hess[:a, b] = self.X.T @ s["eta_kappa"]
+            hess[a:b, b] = self.Xd.T @ s["u_kappa"]
+            hess[b, b] = s["kappa_kappa"].sum()
+        hess = -(np.triu(hess) + np.triu(hess, 1).T)
+        return hess + np.diag(self._ridge())
+
+    def cluster_scores(self, theta: np.ndarray, members) -> np.ndarray:
+        """Per-cluster sums of the per-row scores (the log-likelihood's gradient), (G, P);
+        ``members`` (sparse G x n): how many of a row's (weight's) units are in each cluster."""
+        r = self.rows(theta, second=False)
+        parts = [_scale_rows(self.X, r.d_eta), _scale_rows(self.Xd, r.d_u)]
+        if self.weibull:
+            parts.append(r.d_kappa[:, None])
+        return np.hstack([_dense(members @ part) for part in parts])
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``a . b`` without BLAS: a threaded ddot is slow on a busy machine."""
+    return float(np.sum(a * b))
+
+
+def _xtdx(a, d: np.ndarray, b) -> np.ndarray:
+    """``A^T diag(d) B`` for dense or sparse A, B."""
+    return _dense(a.T @ _scale_rows(b, d))
+
+
+def _scale_rows(x, d: np.ndarray):
+    return x.multiply(d[:, None]).tocsr() if sparse.issparse(x) else x * d[:, None]
+
+
+def _dense(x) -> np.ndarray:
+    return x.toarray() if sparse.issparse(x) else np.asarray(x)
+
+
+# ---------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class DelayedFeedbackFit:
+    r"""A fitted delayed feedback model.
+
+    Attributes
+    ----------
+    coef : ndarray, shape (p,)
+        :math:`\hat w`: the conversion logit :math:`\log(p / (1 - p)) = w^\top x`.
+    delay_coef : ndarray, shape (q,)
+        :math:`\hat v`: the log delay rate :math:`\log\lambda = v^\top x_d` (per hour).
+    shape : float
+        Weibull shape :math:`\hat k` (1 for the exponential).
+    covariance : ndarray, shape (P, P)
+        Covariance of :math:`(\hat w, \hat v, \log\hat k)` (``log k`` only for the Weibull):
+        the inverse observed Fisher information, or the cluster-robust sandwich
+        :math:`I^{-1} B I^{-1}` when fitted with ``group_ids``.
+    covariance_type : str
+        ``observed_information`` or ``cluster_robust``.
+    std_error, delay_std_error : ndarray
+        Standard errors of ``coef`` and ``delay_coef``.
+    shape_std_error : float
+        :math:`\hat k \cdot SE(\log \hat k)`; 0 for the exponential, and for a shape held
+        at its bound :math:`e^{\pm 6}` (every delay nearly the same), whose row and column of
+        ``covariance`` are 0.
+    log_likelihood : float
+        At the estimate (without the ridge).
+    delay : str
+        ``exponential`` or ``weibull``.
+    window : float
+        :math:`W` (hours; ``inf``: no truncation).
+    alpha : float
+        Significance level of the intervals.
+    n, n_converted : int
+        Rows, and rows converted so far.
+    n_groups : int or None
+        Clusters of the sandwich (``None``: model-based covariance).
+    n_iter : int
+        L-BFGS-B iterations plus Newton steps.
+    converged : bool
+        The gradient of the mean negative log-likelihood (in the parameters not held at a
+        bound) is below 1e-6 at the estimate.
+    """
+
+    coef: np.ndarray
+    delay_coef: np.ndarray
+    shape: float
+    covariance: np.ndarray = field(repr=False)
+    covariance_type: str
+    std_error: np.ndarray
+    delay_std_error: np.ndarray
+    shape_std_error: float
+    log_likelihood: float
+    delay: str
+    window: float
+    alpha: float
+    n: int
+    n_converted: int
+    n_groups: int | None
+    n_iter: int
+    converged: bool
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        r""":math:`\hat p(x) = \sigma(\hat w^\top x)`: the calibrated eventual conversion
+        probability of each row of ``X`` (an attributed purchase within the window)."""
+        X = _design(X, "X", n_columns=self.coef.size)
+        return special.expit(X @ self.coef)
+
+    def delay_cdf(self, t: Any, X_delay: Any = None) -> np.ndarray:
+        r""":math:`F_W(t) = F(\min(t, W)) / F(W)`: the probability that an attributed
+        purchase has arrived within ``t`` hours of its click. ``X_delay``: one row per
+        ``t`` (``None``: the delay design is a single intercept column)."""
+        t = v.check_finite(t, "t", nonnegative=True, min_size=0)
+        if X_delay is None:
+            if self.delay_coef.size != 1:
+                raise ValueError(f"`X_delay` is needed: the delay design has {self.delay_coef.size} columns")
+            log_rate = np.full(t.size, self.delay_coef[0])
+        else:
+            log_rate = _design(X_delay, "X_delay", n_columns=self.delay_coef.size) @ self.delay_coef
+            v.check_lengths(t=t, X_delay=log_rate)
+        with np.errstate(divide="ignore"):
+            h = np.exp(self.shape * (log_rate + np.log(np.minimum(t, self.window))))
+        f = -np.expm1(-h)
+        if math.isfinite(self.window):
+            f = f / -np.expm1(-np.exp(self.shape * (log_rate + math.log(self.window))))
+        return np.minimum(f, 1.0)
+
+
+@dataclass(frozen=True)
+class CohortRates:
+    r"""The eventual conversion rate of each cohort by the DFM (one intercept per cohort,
+    one delay law shared by all), arrays aligned with ``cohorts``.
+
+    Attributes
+    ----------
+    cohorts : ndarray
+        The distinct cohort labels, sorted.
+    estimate : ndarray
+        :math:`\hat p_c = \sigma(\hat w_c)`.
+    std_error : ndarray
+        Delta method :math:`\hat p_c (1 - \hat p_c)\, SE(\hat w_c)`; 0 where the cohort has
+        no conversion (or converted entirely): :math:`\hat p_c` is 0 (or 1) there, as the
+        naive rate is.
+    ci_low, ci_high : ndarray
+        Wald ``1 - alpha`` interval, clipped to [0, 1].
+    naive : ndarray
+        The share converted so far.
+    n, n_converted : ndarray of int
+        Rows and rows converted so far.
+    fit : DelayedFeedbackFit
+        The model behind: its ``coef`` are the intercepts of the cohorts with some but not
+        all rows converted, in ``cohorts`` order, and ``delay_coef`` the shared log rate.
+    alpha : float
+        Significance level of the intervals.
+    """
+
+    cohorts: np.ndarray
+    estimate: np.ndarray
+    std_error: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    naive: np.ndarray
+    n: np.ndarray
+    n_converted: np.ndarray
+    fit: DelayedFeedbackFit = field(repr=False)
+    alpha: float
+
+
+# ----------------------------------------------------------------------- inputs
+def _design(X: Any, name: str, n_columns: int | None = None, n_rows: int | None = None):
+    """A 2-D finite float design (dense ndarray or scipy sparse CSR)."""
+    if X is None:
+        raise ValueError(f"`{name}` must be a 2-D array (rows x columns), got None")
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X, dtype=np.float64)
+        values = X.data
+    else:
+        if type(X).__module__.startswith("pandas"):
+            X = X.to_numpy(dtype=float)
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"`{name}` must be numeric") from exc
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2:
+            raise ValueError(f"`{name}` must be 2-dimensional (rows x columns), got shape {X.shape}")
+        values = X
+    if not np.isfinite(values).all():
+        raise ValueError(f"`{name}` contains NaN or infinite value(s)")
+    if n_columns is not None and X.shape[1] != n_columns:
+        raise ValueError(f"`{name}` has {X.shape[1]} column(s); the model was fitted with {n_columns}")
+    if n_rows is not None and X.shape[0] != n_rows:
+        raise ValueError(f"length mismatch: `{name}` has {X.shape[0]} rows, `converted` has {n_rows}")
+    return X
+
+
+def _first_violation(bad: np.ndarray, name: str, x: np.ndarray, what: str) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"`{name}` {what}; {int(bad.sum())} row(s), first at index {i} (value {x[i]:g})")
+
+
+class DelayedFeedbackModel:
+    r"""Chapelle's delayed feedback model: the eventual conversion probability and the delay
+    distribution fitted jointly by maximum likelihood.
+
+    .. math::
+
+        p(x) = \sigma(w^\top x), \qquad D \mid \text{converts} \sim f_W(\cdot \mid x),
+        \quad H(t \mid x) = (e^{v^\top x_d}\, t)^k,
+
+        \ell(w, v, k) = \sum_{i:\ y_i = 1} \big[\log p_i + \log f_W(d_i)\big]
+            + \sum_{i:\ y_i = 0} \log\big(1 - p_i + p_i S_W(e_i)\big),
+
+    with :math:`f_W = f / F(W)` and :math:`S_W(t) = 1 - F(\min(t, W)) / F(W)` the delay law
+    truncated to the attribution window (see the module docstring). ``delay="exponential"``
+    fixes :math:`k = 1` (Chapelle's :math:`\lambda(x) = \exp(v^\top x)`); ``"weibull"`` fits
+    one shape :math:`k` shared by every row, so the covariates scale the delay (accelerated
+    failure time) but do not change its form. With ``window=inf`` this is Chapelle's model
+    as published: :math:`p` is then the probability of ever converting.
+
+    Fitting. L-BFGS-B minimises the exact negative log-likelihood with its analytic
+    gradient (robust far from the optimum, where the likelihood need not be concave), then
+    Newton steps on the exact Hessian polish the optimum to machine precision. Chapelle
+    fits the same likelihood by EM or gradient descent; EM converges slowly when much of
+    the data is censored, and gives no information matrix. The covariance is the inverse
+    observed Fisher information :math:`I^{-1}` (the Hessian of the negative log-likelihood
+    at the estimate), or with ``group_ids`` the cluster-robust sandwich
+    :math:`\frac{G}{G-1} I^{-1} \big(\sum_g s_g s_g^\top\big) I^{-1}`, :math:`s_g` the score
+    summed over cluster :math:`g` (Cameron & Miller 2015): the clicks of one user are
+    correlated (the same taste, the same purchase credited to the latest of several
+    clicks), which the model-based variance ignores.
+
+    Assumptions. The model is parametric: the conversion logit is linear in :math:`x`, and
+    the delay of an attributed purchase follows the truncated exponential (Weibull) law.
+    Where the true delay has another shape (the simulator's mixture of a lognormal within a
+    day and a uniform over days 1-7), the fitted law is the closest one in Kullback-Leibler
+    divergence, and the correction of young cohorts inherits its misfit near their
+    elapsed times. As for the survival re-weighting, the delay is independent of the click
+    time given :math:`x_d` (stationarity), and a click's conversion independent of how long
+    ago it was made.
+
+    Parameters
+    ----------
+    delay : {"weibull", "exponential"}, default "weibull"
+        The delay law: the Weibull nests Chapelle's exponential (:math:`k = 1`) and fits a
+        delay with a fast head and a long tail far better (docs/delayed_feedback.md). Its
+        shape is bounded to :math:`[e^{-6}, e^{6}]`; at a bound (every delay nearly the
+        same) it is held fixed.
+    window : float, default 168.0
+        Attribution window :math:`W` (hours); ``math.inf`` for none (Chapelle's original).
+    alpha : float, default 0.05
+        Intervals have coverage ``1 - alpha``.
+    ridge : float, default 0.0
+        L2 penalty :math:`\frac{\rho}{2}(\lVert w\rVert^2 + \lVert v\rVert^2)` on the summed
+        negative log-likelihood (the Weibull log shape is not penalised).
+    min_delay : float, default 1 / 3600
+        Delays (hours) below it are raised to it (one second): a delay of exactly 0 has
+        density 0 or infinity under a Weibull, and makes the exponential rate infinite when
+        every delay is 0.
+    max_iter : int, default 500
+        Most L-BFGS-B iterations.
+
+    The data go to :meth:`fit` (a design) or :meth:`cohort_rates` (cohort labels).
+
+    References
+    ----------
+    Chapelle, O. (2014). Modeling delayed feedback in display advertising. KDD '14,
+    1097-1105.
+    Cameron, A. C., Miller, D. L. (2015). A practitioner's guide to cluster-robust
+    inference. Journal of Human Resources 50(2), 317-372.
+    """
+
+    def __init__(self, delay: str = "weibull", *, window: float = 7 * DAY, alpha: float = 0.05,
+                 ridge: float = 0.0, min_delay: float = 1.0 / 3600.0, max_iter: int = 500):
+        if delay not in DELAY_DISTRIBUTIONS:
+            raise ValueError(f"`delay` must be one of {list(DELAY_DISTRIBUTIONS)}, got {delay!r}")
+        self.delay = delay
+        if isinstance(window, (int, float)) and not isinstance(window, bool) and window == math.inf:
+            self.window = math.inf
+        else:
+            self.window = v.check_positive(window, "window")
+        self.alpha = v.check_alpha(alpha)
+        self.ridge = v.check_positive(ridge, "ridge", allow_zero=True)
+        self.min_delay = v.check_positive(min_delay, "min_delay")
+        self.max_iter = v.check_int(max_iter, "max_iter", minimum=1)
+
+    # ----------------------------------------------------------------- checks
+    def _check_rows(self, converted: Any, delay: Any, elapsed: Any,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(converted, delay raised to min_delay and NaN where not converted, elapsed)."""
+        y = v.check_binary(converted, "converted")
+        if y.size == 0:
+            raise ValueError("`converted` is empty: there are no rows to fit")
+        e = v.check_finite(elapsed, "elapsed", nonnegative=True)
+        d = v.check_finite(delay, "delay", allow_nan=True)  # NaN allowed where not converted
+        v.check_lengths(converted=y, delay=d, elapsed=e)
+        dc = np.where(y, d, 0.0)
+        _first_violation(y & np.isnan(d), "delay", d, "is NaN/null where `converted` is 1: a "
+                         "converted row needs its click-to-purchase delay")
+        _first_violation(dc < 0, "delay", d, "is negative; it must be >= 0 (hours from click to purchase)")
+        _first_violation(dc > e, "delay", d, "is above its row's `elapsed`: a purchase seen by the "
+                         "data's end arrived within the elapsed time")
+        _first_violation(dc > self.window, "delay", d, f"is above the attribution window "
+                         f"({self.window:g} h): only attributed purchases count as conversions")
+        if not y.any():
+            raise ValueError("`converted` has no 1: without a conversion the delay distribution "
+                             "(and any rate above 0) is not identified")
+        return y, np.where(y, np.maximum(dc, self.min_delay), np.nan), e
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, X: Any, converted: Any, delay: Any, elapsed: Any, *, X_delay: Any = None,
+            group_ids: Any = None) -> DelayedFeedbackFit:
+        """Fit the model by maximum likelihood.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix, shape (n, p)
+            Covariates of the conversion probability (include a column of ones for an
+            intercept).
+        converted : array-like of {0, 1}, shape (n,)
+            Whether the click has an attributed purchase so far.
+        delay : array-like of float, shape (n,)
+            Hours from click to purchase where converted, in [0, min(elapsed, window)];
+            ignored (NaN allowed) where not converted.
+        elapsed : array-like of float, shape (n,)
+            Hours from the click to the data's end, >= 0.
+        X_delay : array-like or scipy.sparse matrix, shape (n, q), optional
+            Covariates of the log delay rate; default ``X`` (Chapelle's form).
+        group_ids : array-like, shape (n,), optional
+            Cluster of each row (user): the covariance is then cluster-robust.
+
+        Returns
+        -------
+        DelayedFeedbackFit
+        """
+        y, d, e = self._check_rows(converted, delay, elapsed)
+        X = _design(X, "X", n_rows=y.size)
+        Xd = X if X_delay is None else _design(X_delay, "X_delay", n_rows=y.size)
+        members = None
+        if group_ids is not None:
+            codes, n_groups = v.group_codes(group_ids, "group_ids", n=y.size, sort=True)
+            members = _membership(codes, np.arange(y.size), np.ones(y.size), n_groups, y.size)
+        return self._fit(X, Xd, y, d, e, members=members, start=self._start(X, Xd, y, d))
+
+    def _start(self, X, Xd, y: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Least-squares start: every logit at the naive rate's, every log rate at
+        -log(mean delay)."""
+        rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+
+        def solve(A, target):
+            if sparse.issparse(A):
+                return sparse_linalg.lsqr(A, target)[0]
+            return np.linalg.lstsq(A, target, rcond=None)[0]
+
+        w0 = solve(X, np.full(X.shape[0], special.logit(rate)))
+        v0 = solve(Xd[np.flatnonzero(y)], np.full(int(y.sum()), -math.log(float(np.mean(d[y])))))
+        return np.concatenate([w0, v0, [0.0] if self.delay == "weibull" else []])
+
+    def _fit(self, X, Xd, y: np.ndarray, d: np.ndarray, e: np.ndarray, *, start: np.ndarray,
+             offset: np.ndarray | None = None, weights: np.ndarray | None = None,
+             members=None) -> DelayedFeedbackFit:
+        """The MLE and its covariance. ``weights``: frequency weights; ``members`` (sparse,
+        clusters x rows): the units of each row in each cluster, for the sandwich."""
+        weibull = self.delay == "weibull"
+        lik = _Likelihood(X, Xd, y, np.where(y, d, 0.0), e, self.window, weibull, self.ridge,
+                          offset=offset, weights=weights)
+        n_units = float(lik.weights.sum())
+
+        def mean_nll(theta):
+            f, g = lik.nll_grad(theta)
+            return f / n_units, g / n_units
+
+        bounds = [(None, None)] * lik.n_params
+        if weibull:
+            bounds[-1] = (-_LOG_SHAPE_BOUND, _LOG_SHAPE_BOUND)
+        with _one_blas_thread():
+            res = optimize.minimize(mean_nll, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": self.max_iter, "ftol": 1e-14, "gtol": 1e-9})
+            # a Weibull shape at its bound (every delay nearly the same) stays fixed there
+            free = np.ones(lik.n_params, dtype=bool)
+            if weibull and abs(res.x[-1]) >= _LOG_SHAPE_BOUND - 1e-8:
+                free[-1] = False
+            theta, steps = _newton_polish(lik, res.x, free)
+            _, grad = lik.nll_grad(theta)
+            cov = np.zeros((lik.n_params, lik.n_params))
+            inv = _inverse(lik.hessian(theta)[np.ix_(free, free)])
+            cov_type, n_groups = "observed_information", None
+            if members is not None:
+                n_groups = members.shape[0]
+                scores = lik.cluster_scores(theta, members)[:, free]
+                meat = scores.T @ scores * (n_groups / (n_groups - 1) if n_groups > 1 else 1.0)
+                inv, cov_type = inv @ meat @ inv, "cluster_robust"
+            cov[np.ix_(free, free)] = inv
+        se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        w, vd, kappa = lik.split(theta)
+        a, b = lik.n_conv, lik.n_conv + lik.n_delay
+        k = math.exp(kappa)
+        return DelayedFeedbackFit(
+            coef=w.copy(), delay_coef=vd.copy(), shape=k, covariance=cov, covariance_type=cov_type,
+            std_error=se[:a], delay_std_error=se[a:b], shape_std_error=float(k * se[b]) if weibull else 0.0,
+            log_likelihood=lik.log_likelihood(theta), delay=self.delay, window=self.window,
+            alpha=self.alpha, n=int(round(n_units)), n_converted=int(round(lik.weights[y].sum())),
+            n_groups=n_groups, n_iter=int(res.nit) + steps,
+            converged=bool(np.max(np.abs(grad[free])) / n_units < 1e-6))
+
+    # ---------------------------------------------------------- cohort rates
+    def cohort_rates(self, cohort_codes: Any, converted: Any, delay: Any, elapsed: Any,
+                     group_ids: Any = None) -> CohortRates:
+        r"""The eventual conversion rate of each cohort (a click day, a segment), with one
+        intercept per cohort and one delay law shared by every cohort:
+        :math:`\text{logit}\, p_i = w_{c(i)}`, :math:`\log\lambda_i = v_0`.
+
+        A cohort whose clicks are all past the window gets :math:`\hat p_c` = its share
+        converted (its rows carry no censoring); a cohort without any conversion gets 0, one
+        converted entirely 1, each with standard error 0 (the naive rate's too). The
+        standard error is the delta method on the logit,
+        :math:`SE(\hat p_c) = \hat p_c(1 - \hat p_c)\, SE(\hat w_c)`, from the inverse
+        observed information, cluster-robust on ``group_ids`` when given; the interval is
+        :math:`\hat p_c \mp z\, SE`, clipped to [0, 1].
+
+        The rows not converted whose window has closed contribute :math:`\log(1 - p_c)`
+        each, so they are summed into one weighted row per cohort (the fit then runs on the
+        purchases and the open rows only: seconds for 350,000 clicks).
+
+        Parameters
+        ----------
+        cohort_codes : array-like, shape (n,)
+            The cohort of each row (any sortable labels).
+        converted, delay, elapsed
+            As :meth:`fit`.
+        group_ids : array-like, shape (n,), optional
+            Cluster of each row (user).
+
+        Returns
+        -------
+        CohortRates
+        """
+        y, d, e = self._check_rows(converted, delay, elapsed)
+        labels = v.as_1d(cohort_codes, "cohort_codes")
+        v.check_lengths(converted=y, cohort_codes=labels)
+        gcodes = n_groups = None
+        if group_ids is not None:
+            gcodes, n_groups = v.group_codes(group_ids, "group_ids", n=y.size, sort=True)
+        cohorts, codes = np.unique(labels, return_inverse=True)
+        codes = codes.ravel()
+        n_c = np.bincount(codes, minlength=cohorts.size)
+        conv_c = np.bincount(codes, weights=y, minlength=cohorts.size).astype(np.int64)
+        naive = conv_c / n_c
+        free = (conv_c > 0) & (conv_c < n_c)              # an intercept to fit
+        column = np.cumsum(free) - 1
+        # Rows of a cohort without conversion carry nothing (p = 0); those of a cohort
+        # converted entirely keep their delay term, with p fixed at 1 by the offset. The
+        # closed rows not converted become one weighted row per cohort.
+        keep = conv_c[codes] > 0
+        closed = keep & ~y & (e >= self.window)
+        single = np.flatnonzero(keep & ~closed)
+        closed_c = np.bincount(codes[closed], minlength=cohorts.size)
+        pooled = np.flatnonzero(closed_c)                 # cohorts with a pooled row
+        row_cohort = np.concatenate([codes[single], pooled])
+        n_rows = row_cohort.size
+        weights = np.concatenate([np.ones(single.size), closed_c[pooled]]).astype(np.float64)
+        yy = np.concatenate([y[single], np.zeros(pooled.size, dtype=bool)])
+        dd = np.concatenate([d[single], np.full(pooled.size, np.nan)])
+        ee = np.concatenate([e[single], np.full(pooled.size, self.window)])
+        is_free = free[row_cohort]
+        X = sparse.csr_matrix((np.ones(int(is_free.sum())),
+                               (np.flatnonzero(is_free), column[row_cohort[is_free]])),
+                              shape=(n_rows, int(free.sum())))
+        offset = np.where(is_free, 0.0, _LOGIT_CAP)
+        members = None
+        if gcodes is not None:
+            pooled_row = np.full(cohorts.size, -1)
+            pooled_row[pooled] = single.size + np.arange(pooled.size)
+            members = _membership(np.concatenate([gcodes[single], gcodes[closed]]),
+                                  np.concatenate([np.arange(single.size), pooled_row[codes[closed]]]),
+                                  np.ones(single.size + int(closed.sum())), n_groups, n_rows)
+            seen = np.unique(members.nonzero()[0])        # clusters with a row in the fit
+            members = members[seen]
+        # start: each logit at its naive rate's, the log rate at -log(mean delay)
+        start = np.concatenate([special.logit(np.clip(naive[free], 1e-6, 1 - 1e-6)),
+                                [-math.log(float(np.mean(d[y])))],
+                                [0.0] if self.delay == "weibull" else []])
+        fit = self._fit(X, np.ones((n_rows, 1)), yy, dd, ee, start=start, offset=offset,
+                        weights=weights, members=members)
+        estimate = naive.astype(float).copy()
+        std_error = np.zeros(cohorts.size)
+        estimate[free] = special.expit(fit.coef)
+        std_error[free] = estimate[free] * (1 - estimate[free]) * fit.std_error
+        lo, hi = np.array([normal_interval(p, s, self.alpha, (0.0, 1.0))
+                           for p, s in zip(estimate, std_error)]).reshape(-1, 2).T
+        return CohortRates(cohorts=cohorts, estimate=estimate, std_error=std_error, ci_low=lo, ci_high=hi,
+                           naive=naive, n=n_c.astype(np.int64), n_converted=conv_c, fit=fit, alpha=self.alpha)
+
+
+def _membership(group: np.ndarray, row: np.ndarray, count: np.ndarray, n_groups: int, n_rows: int):
+    """Sparse (clusters x rows) matrix of unit counts (duplicates summed)."""
+    return sparse.csr_matrix((count, (group, row)), shape=(n_groups, n_rows))
+
+
+def _newton_polish(lik: _Likelihood, theta: np.ndarray, free: np.ndarray,
+                   max_steps: int = 20) -> tuple[np.ndarray, int]:
+    """Newton steps in the ``free`` parameters from ``theta`` (halved until the objective
+    falls, up to its rounding error), until the Newton decrement is at the objective's
+    rounding level."""
+    f, grad = lik.nll_grad(theta)
+    steps = 0
+    for _ in range(max_steps):
+        step = np.zeros_like(theta)
+        try:
+            step[free] = np.linalg.solve(lik.hessian(theta)[np.ix_(free, free)], grad[free])
+        except np.linalg.LinAlgError:
+            break
+        decrement = float(grad @ step)
+        if not (np.all(np.isfinite(step)) and decrement > 0.0):
+            break  # not a descent direction: leave theta as L-BFGS-B left it
+        noise = 1e-12 * max(1.0, abs(f))               # rounding error of the summed objective
+        if decrement < noise:                           # within rounding of the optimum:
+            theta, steps = theta - step, steps + 1      # one last full step, then stop
+            break
+        t = 1.0
+        while t > 1e-8:
+            f_new, g_new = lik.nll_grad(theta - t * step)
+            if np.isfinite(f_new) and f_new <= f - 1e-4 * t * decrement + noise:
+                break
+            t /= 2.0
+        else:
+            break
+        theta, f, grad = theta - t * step, f_new, g_new
+        steps += 1
+    return theta, steps
+
+
+def _inverse(hess: np.ndarray) -> np.ndarray:
+    """Inverse of the observed information (pseudo-inverse where singular)."""
+    try:
+        return np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(hess)

@@ -1,0 +1,83 @@
+"""fct_offline_metrics' conversion cells under delayed feedback: the standard metrics on the
+mature rows, the naive and corrected rows on every row of a cell that is not mature, and
+the cell's label maturity."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from receval.delayed import DelayDistribution
+from receval.delayed.corrections import corrected_conversion_metrics
+from receval.metrics.marts import offline_metrics_table
+
+WINDOW = 10.0
+CURVE = DelayDistribution(WINDOW, horizons=(), quantile_levels=()).estimate_delay(
+    [1.0, 2.0, 4.0], [20.0, 20.0, 5.0])
+DAY1, DAY2 = pd.Timestamp("2026-01-01").date(), pd.Timestamp("2026-01-02").date()
+
+
+def scored() -> pa.Table:
+    """One model, 12 impressions (6 requests of 2) on two days: day 1 mature, day 2 not."""
+    n = 12
+    day2 = np.arange(n) >= 6
+    conv = np.array([1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0])
+    rows = []
+    for task, label in (("click", np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0])), ("conversion", conv)):
+        rows.append(pd.DataFrame({
+            "model_id": "m", "task": task, "split": "test", "request_id": np.arange(n) // 2,
+            "event_id": np.arange(n), "user_id": np.arange(n) // 4,
+            "score": np.linspace(0.05, 0.6, n), "label": label, "relevance": label,
+            "is_label_mature": ~day2, "elapsed_hours": np.where(day2, [1.5, 3, 12, 12, 0.5, 2] * 2, 30.0),
+            "impression_date": np.where(day2, DAY2, DAY1), "device": "ios", "user_tenure": "new",
+            "item_freshness": "warm", "item_category": "a"}))
+    return pa.Table.from_pandas(pd.concat(rows, ignore_index=True), preserve_index=False)
+
+
+def metric(table: pa.Table, **where) -> pd.DataFrame:
+    df = table.to_pandas()
+    for k, v in where.items():
+        df = df[df[k] == v] if v is not None else df[df[k].isna()]
+    return df.set_index("metric")
+
+
+def test_immature_conversion_cells_get_naive_and_corrected_rows():
+    table = scored()
+    out = offline_metrics_table(table, ks=[1], n_bootstrap=0, delay_curve=CURVE)
+    frame = table.to_pandas()
+    conv = frame[frame.task == "conversion"]
+    # day 1 is mature: its standard rows only, no corrected ones
+    day1 = metric(out, task="conversion", segment_type="all", period="day", impression_date=DAY1)
+    assert set(day1.label_maturity) == {"mature"} and "conversion_rate_corrected" not in day1.index
+    # the whole split is partial: standard metrics on the mature rows, corrected on all rows
+    overall = metric(out, task="conversion", segment_type="all", period="overall")
+    assert set(overall.label_maturity) == {"partial"}
+    assert overall.loc["observed_rate", "value"] == pytest.approx(conv.label[conv.is_label_mature].mean())
+    reference = corrected_conversion_metrics(
+        conv.label.to_numpy(), conv.score.to_numpy(), conv.elapsed_hours.to_numpy(), CURVE,
+        group_ids=conv.request_id.to_numpy())
+    for name, result in reference.results.items():
+        assert overall.loc[name, "value"] == pytest.approx(result.value)
+        assert overall.loc[name, "ci_low"] == pytest.approx(result.ci_low)
+        assert overall.loc[name, "n_rows"] == len(conv)
+    assert overall.loc["conversion_rate_corrected", "expected_share_to_come"] == pytest.approx(
+        reference.expected_share_to_come)
+    assert overall.loc["roc_auc", "expected_share_to_come"] is None or np.isnan(
+        overall.loc["roc_auc", "expected_share_to_come"])
+    # day 2 has no mature row: empty standard rows with the reason, and the corrected rows
+    day2 = metric(out, task="conversion", segment_type="all", period="day", impression_date=DAY2)
+    assert set(day2.label_maturity) == {"immature"}
+    assert day2.loc["roc_auc", "reason"].startswith("empty segment: no impression with a mature")
+    assert day2.loc["conversion_rate_naive", "value"] == pytest.approx(2 / 6)
+    clicks = metric(out, task="click", segment_type="all", period="overall")
+    assert set(clicks.label_maturity) == {"mature"} and "conversion_rate_naive" not in clicks.index
+
+
+def test_without_the_mature_only_rule_the_standard_metrics_use_every_row():
+    out = offline_metrics_table(scored(), ks=[1], n_bootstrap=0, conversion_mature_only=False,
+                                delay_curve=None, delay_curve_reason="no curve")
+    overall = metric(out, task="conversion", segment_type="all", period="overall")
+    assert overall.loc["observed_rate", "value"] == pytest.approx(4 / 12)
+    assert overall.loc["conversion_rate_corrected", "reason"] == "no curve"
+    assert overall.loc["conversion_rate_naive", "value"] == pytest.approx(4 / 12)
