@@ -79,7 +79,8 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from receval.models.delayed_feedback import ConversionTargets, fnw_targets, fnw_weights
+from receval.models import _esmm_losses as esmm
+from receval.models.delayed_feedback import ConversionTargets, fnw_targets
 from receval.models.features import FeatureMatrix
 
 __all__ = ["MMoEParams", "MMoENetwork", "TrainedMMoE", "train_mmoe", "WEIGHTS_FILE", "CONFIG_FILE"]
@@ -273,43 +274,6 @@ class MMoENetwork(nn.Module):
         return logits[0], logits[1]
 
 
-def _log_probabilities(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log pCTCVR and log(1 - pCTCVR) from the towers' logits."""
-    log_p = F.logsigmoid(a) + F.logsigmoid(b)
-    # 1 - s(a)s(b) = (e^-a + e^-b + e^-(a+b)) s(a)s(b): finite even where pCTCVR rounds to 1
-    log_not_p = log_p + torch.logsumexp(torch.stack([-a, -b, -a - b]), dim=0)
-    return log_p, log_not_p
-
-
-def _losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor,
-            weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean click BCE and conversion-weighted mean ESMM (pCTCVR) BCE, from logits."""
-    click_loss = F.binary_cross_entropy_with_logits(a, click)
-    log_p, log_not_p = _log_probabilities(a, b)
-    per_row = -(conversion * log_p + (1.0 - conversion) * log_not_p)
-    # an all-immature batch contributes 0 (numerator 0), not nan
-    conversion_loss = (weight * per_row).sum() / weight.sum().clamp_min(1e-12)
-    return click_loss, conversion_loss
-
-
-def _weighted_losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, positive: torch.Tensor,
-                     negative: torch.Tensor, count: torch.Tensor, fnw: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Mean click BCE and the importance-weighted pCTCVR BCE, from logits.
-
-    :math:`\sum_i [a_i (-\log q_i) + b_i (-\log(1 - q_i))] / \sum_i n_i` with ``positive``
-    :math:`a`, ``negative`` :math:`b` and ``count`` :math:`n`; with ``fnw`` the coefficients
-    are first multiplied by the FNW weights :math:`1 + p` and :math:`(1 - p)(1 + p)` of
-    :math:`p = q` with the gradient stopped.
-    """
-    click_loss = F.binary_cross_entropy_with_logits(a, click)
-    log_p, log_not_p = _log_probabilities(a, b)
-    if fnw:
-        w_positive, w_negative = fnw_weights(log_p.detach().exp())
-        positive, negative = positive * w_positive, negative * w_negative
-    conversion_loss = -(positive * log_p + negative * log_not_p).sum() / count.sum().clamp_min(1e-12)
-    return click_loss, conversion_loss
-
-
 @dataclass
 class _Tensors:
     categorical: torch.Tensor
@@ -356,9 +320,9 @@ class _Tensors:
         False) the validation loss early stopping compares, where FNW uses the labels as
         observed (its weights move with the model being judged)."""
         if conversion_loss == "esmm" or (conversion_loss == "esmm_fnw" and not training):
-            return _losses(a, b, self.click[rows], self.conversion[rows], self.weight[rows])
-        return _weighted_losses(a, b, self.click[rows], self.positive[rows], self.negative[rows], self.count[rows],
-                                fnw=conversion_loss == "esmm_fnw")
+            return esmm.losses(a, b, self.click[rows], self.conversion[rows], self.weight[rows])
+        return esmm.weighted_losses(a, b, self.click[rows], self.positive[rows], self.negative[rows],
+                                    self.count[rows], fnw=conversion_loss == "esmm_fnw")
 
 
 def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor | slice]:

@@ -10,7 +10,7 @@ import pytest
 from scipy import optimize, sparse, special
 
 from receval.delayed import DelayedFeedbackModel
-from receval.delayed.dfm import _Likelihood
+from receval.delayed._dfm_likelihood import Likelihood
 from receval.metrics.uncertainty import mean_with_clt
 
 WINDOW = 168.0
@@ -114,8 +114,8 @@ def test_gradient_and_hessian_match_finite_differences(weibull, window):
     elapsed[:3] = 0.0                                       # too young to carry information
     converted = (rng.random(n) < 0.3) & (elapsed > 0)
     delay = np.where(converted, rng.uniform(0.01, 1, n) * np.minimum(elapsed, 168.0), 0.0)
-    lik = _Likelihood(X, Xd, converted, delay, elapsed, window, weibull, ridge=0.1,
-                      weights=rng.integers(1, 4, n).astype(float))
+    lik = Likelihood(X, Xd, converted, delay, elapsed, window, weibull, ridge=0.1,
+                     weights=rng.integers(1, 4, n).astype(float))
     theta = np.array([-0.5, 0.3, -3.0, 0.2] + ([math.log(0.6)] if weibull else []))
     _, grad = lik.nll_grad(theta)
     hess = lik.hessian(theta)
@@ -133,8 +133,8 @@ def test_weibull_with_shape_one_is_the_exponential():
     cohort, converted, delay, elapsed = draw(rng, [0.3], 400)
     X, y = np.ones((cohort.size, 1)), converted
     d = np.nan_to_num(delay)
-    exp = _Likelihood(X, X, y, d, elapsed, WINDOW, weibull=False, ridge=0.0)
-    wei = _Likelihood(X, X, y, d, elapsed, WINDOW, weibull=True, ridge=0.0)
+    exp = Likelihood(X, X, y, d, elapsed, WINDOW, weibull=False, ridge=0.0)
+    wei = Likelihood(X, X, y, d, elapsed, WINDOW, weibull=True, ridge=0.0)
     assert exp.nll_grad(np.array([-1.0, -3.0]))[0] == pytest.approx(
         wei.nll_grad(np.array([-1.0, -3.0, 0.0]))[0], rel=1e-14)
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from receval.models import _esmm_losses as esmm
 from receval.models.features import FeatureMatrix
-from receval.models.mmoe import WEIGHTS_FILE, MMoEParams, TrainedMMoE, _losses, train_mmoe
+from receval.models.mmoe import WEIGHTS_FILE, MMoEParams, TrainedMMoE, train_mmoe
 
 N_USERS, N_ITEMS, N_COUNTRIES, N_CATEGORIES = 100, 60, 5, 8
 CARDINALITIES = [N_USERS + 1, N_ITEMS + 1, 4, N_CATEGORIES + 1, N_COUNTRIES + 1]
@@ -132,7 +133,7 @@ def test_esmm_loss_matches_the_naive_formula_and_stays_finite():
     click = torch.tensor([0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
     conversion = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
     weight = torch.tensor([1.0, 1.0, 0.0, 1.0], dtype=torch.float64)
-    click_loss, conversion_loss = _losses(a, b, click, conversion, weight)
+    click_loss, conversion_loss = esmm.losses(a, b, click, conversion, weight)
     p = torch.sigmoid(a) * torch.sigmoid(b)
     naive = -(conversion * torch.log(p) + (1 - conversion) * torch.log1p(-p))
     assert float(conversion_loss) == pytest.approx(float((weight * naive).sum() / weight.sum()), rel=1e-12)
@@ -142,7 +143,7 @@ def test_esmm_loss_matches_the_naive_formula_and_stays_finite():
     a = torch.tensor([200.0, -200.0], requires_grad=True)
     b = torch.tensor([200.0, 50.0], requires_grad=True)
     zeros = torch.zeros(2)
-    loss = sum(_losses(a, b, zeros, zeros, torch.ones(2)))
+    loss = sum(esmm.losses(a, b, zeros, zeros, torch.ones(2)))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
 
