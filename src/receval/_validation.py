@@ -243,3 +243,11 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     raise ValueError(
         f"`random_state` must be None, an int seed or a numpy Generator, got {random_state!r}"
     )
+
+
+def first_violation(bad: np.ndarray, name: str, x: np.ndarray, what: str) -> None:
+    """Raise when any row of ``x`` (argument ``name``) is ``bad``: what is wrong, how many
+    rows, the first one's index and value."""
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"`{name}` {what}; {int(bad.sum())} row(s), first at index {i} (value {x[i]:g})")

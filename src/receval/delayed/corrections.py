@@ -24,14 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from receval.delayed.marts import REASON_NOT_ARRIVED, _clicks_frame, _fit_curve
-from receval.delayed.reweighting import SurvivalReweighting
+from receval.delayed.marts import REASON_NOT_ARRIVED, _clicks_frame, _fit_curve, label_maturity
+from receval.delayed.reweighting import EventualRate, SurvivalReweighting
 from receval.delayed.survival import DelayCurve, DelayDistribution
 from receval.metrics.results import MetricResult, undefined
 from receval.metrics.uncertainty import mean_with_clt, normal_interval
 
 __all__ = ["CLICK_ARRIVAL_SCHEMA", "CORRECTED_CONVERSION_METRICS", "CorrectedConversion",
-           "click_arrival_table", "corrected_conversion_metrics", "fit_overall_curve",
+           "click_arrival_table", "corrected_conversion_metrics", "eventual_rate", "fit_overall_curve",
            "label_maturity"]
 
 CORRECTED_CONVERSION_METRICS = ("conversion_rate_naive", "conversion_rate_corrected",
@@ -71,14 +71,6 @@ def click_arrival_table(clicks: pa.Table, *, window_hours: float, alpha: float =
                     schema=CLICK_ARRIVAL_SCHEMA)
 
 
-def label_maturity(is_mature: np.ndarray) -> str | None:
-    """``mature`` when every row's attribution window has closed, ``immature`` when none
-    has, else ``partial``; None without rows."""
-    if is_mature.size == 0:
-        return None
-    return "mature" if is_mature.all() else "immature" if not is_mature.any() else "partial"
-
-
 @dataclass(frozen=True)
 class CorrectedConversion:
     """The :data:`CORRECTED_CONVERSION_METRICS` of one cell and the expected share of its
@@ -88,21 +80,34 @@ class CorrectedConversion:
     expected_share_to_come: float | None
 
 
-def corrected_conversion_metrics(converted: np.ndarray, score: np.ndarray, elapsed: np.ndarray,
-                                 delay_curve: DelayCurve | None, *, curve_reason: str | None = None,
+def eventual_rate(converted: np.ndarray, elapsed: np.ndarray, delay_curve: DelayCurve | None, *,
+                  curve_reason: str | None = None, group_ids: np.ndarray | None = None,
+                  alpha: float = 0.05) -> EventualRate | str:
+    """One cell's survival re-weighted rate (:class:`~receval.delayed.SurvivalReweighting`),
+    or why there is none: ``curve_reason`` without a curve, or every row younger than the
+    shortest delay. It depends on the cell's impressions only, not on a model's scores."""
+    if delay_curve is None:
+        return curve_reason
+    if delay_curve.cdf_at(elapsed).cdf.mean() == 0.0:
+        return REASON_NOT_ARRIVED
+    return SurvivalReweighting(alpha=alpha).estimate_eventual_rate(converted, elapsed, delay_curve,
+                                                                   group_ids=group_ids)
+
+
+def corrected_conversion_metrics(converted: np.ndarray, score: np.ndarray, rate: EventualRate | str, *,
                                  group_ids: np.ndarray | None = None, alpha: float = 0.05,
                                  score_reason: str | None = None) -> CorrectedConversion:
     r"""Naive and corrected conversion rate and calibration-in-the-large of one cell.
 
     ``conversion_rate_naive`` :math:`\bar y` (the share converted so far, cluster CLT) and
-    ``conversion_rate_corrected`` :math:`\hat\pi = \bar y / \bar F` with the delta-method
-    interval of :class:`~receval.delayed.SurvivalReweighting`;
+    ``conversion_rate_corrected`` :math:`\hat\pi = \bar y / \bar F`, the cell's
+    :func:`eventual_rate` with its delta-method interval;
     ``calibration_in_the_large_naive`` :math:`\bar p - \bar y` and ``_corrected``
     :math:`\bar p - \hat\pi`, whose standard error adds the curve's term
     :math:`\bar y^2 \operatorname{Var}(\bar F) / \bar F^4` to the cluster CLT of
     :math:`p_i - y_i / \bar F` (as the rate's does). ``score_reason`` (the score is not a
-    probability) leaves both calibration rows undefined; ``delay_curve`` None leaves the
-    corrected rows undefined with ``curve_reason``.
+    probability) leaves both calibration rows undefined; a ``rate`` that is a reason leaves
+    the corrected rows undefined with it.
     """
     y = np.asarray(converted, np.float64)
     n = int(y.size)
@@ -114,15 +119,11 @@ def corrected_conversion_metrics(converted: np.ndarray, score: np.ndarray, elaps
     else:
         cal = undefined("calibration_in_the_large_naive", score_reason, n=n, alpha=alpha)
     res["calibration_in_the_large_naive"] = cal
-    reason = curve_reason if delay_curve is None else None
-    if delay_curve is not None and delay_curve.cdf_at(elapsed).cdf.mean() == 0.0:
-        reason = REASON_NOT_ARRIVED
-    if reason is not None:
-        res["conversion_rate_corrected"] = undefined("conversion_rate_corrected", reason, n=n, alpha=alpha)
+    if isinstance(rate, str):
+        res["conversion_rate_corrected"] = undefined("conversion_rate_corrected", rate, n=n, alpha=alpha)
         res["calibration_in_the_large_corrected"] = undefined(
-            "calibration_in_the_large_corrected", score_reason or reason, n=n, alpha=alpha)
+            "calibration_in_the_large_corrected", score_reason or rate, n=n, alpha=alpha)
         return CorrectedConversion(res, None)
-    rate = SurvivalReweighting(alpha=alpha).estimate_eventual_rate(y, elapsed, delay_curve, group_ids=group_ids)
     res["conversion_rate_corrected"] = MetricResult(
         name="conversion_rate_corrected", value=rate.estimate, std_error=rate.std_error,
         ci_low=rate.ci_low, ci_high=rate.ci_high, n=n, n_groups=rate.n_groups,

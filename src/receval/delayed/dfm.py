@@ -238,11 +238,6 @@ def _design(X: Any, name: str, n_columns: int | None = None, n_rows: int | None 
     return X
 
 
-def _first_violation(bad: np.ndarray, name: str, x: np.ndarray, what: str) -> None:
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"`{name}` {what}; {int(bad.sum())} row(s), first at index {i} (value {x[i]:g})")
-
 
 class DelayedFeedbackModel:
     r"""Chapelle's delayed feedback model: the eventual conversion probability and the delay
@@ -340,12 +335,12 @@ class DelayedFeedbackModel:
         d = v.check_finite(delay, "delay", allow_nan=True)  # NaN allowed where not converted
         v.check_lengths(converted=y, delay=d, elapsed=e)
         dc = np.where(y, d, 0.0)
-        _first_violation(y & np.isnan(d), "delay", d, "is NaN/null where `converted` is 1: a "
+        v.first_violation(y & np.isnan(d), "delay", d, "is NaN/null where `converted` is 1: a "
                          "converted row needs its click-to-purchase delay")
-        _first_violation(dc < 0, "delay", d, "is negative; it must be >= 0 (hours from click to purchase)")
-        _first_violation(dc > e, "delay", d, "is above its row's `elapsed`: a purchase seen by the "
+        v.first_violation(dc < 0, "delay", d, "is negative; it must be >= 0 (hours from click to purchase)")
+        v.first_violation(dc > e, "delay", d, "is above its row's `elapsed`: a purchase seen by the "
                          "data's end arrived within the elapsed time")
-        _first_violation(dc > self.window, "delay", d, f"is above the attribution window "
+        v.first_violation(dc > self.window, "delay", d, f"is above the attribution window "
                          f"({self.window:g} h): only attributed purchases count as conversions")
         if not y.any():
             raise ValueError("`converted` has no 1: without a conversion the delay distribution "

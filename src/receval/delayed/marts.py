@@ -96,6 +96,14 @@ def _clicks_frame(clicks: pa.Table, extra: tuple[str, ...] = ()) -> pd.DataFrame
     return frame
 
 
+def label_maturity(is_mature: np.ndarray) -> str | None:
+    """``mature`` when every row's attribution window has closed, ``immature`` when none
+    has, else ``partial``; None without rows."""
+    if is_mature.size == 0:
+        return None
+    return "mature" if is_mature.all() else "immature" if not is_mature.any() else "partial"
+
+
 def _segments(frame: pd.DataFrame, columns: tuple[str, ...]) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """``('all', 'all', frame)``, then (column, value, rows) for each value of each column."""
     yield "all", "all", frame
@@ -265,8 +273,7 @@ def _cohort_rates(cohort: pd.DataFrame, curve: DelayCurve | None, window: float,
     elapsed = cohort["elapsed_hours"].to_numpy(np.float64)
     users = cohort["user_id"].to_numpy()
     naive = mean_with_clt(y, group_ids=users, alpha=reweighting.alpha, bounds=(0.0, 1.0))
-    maturity = ("mature" if elapsed.min() >= window else "immature" if elapsed.max() < window
-                else "partial")
+    maturity = label_maturity(elapsed >= window)
     row = {"n_clicks": y.size, "n_users": naive.n_groups, "n_conversions": int(y.sum()),
            "naive_cvr": naive.value, "naive_std_error": _f(naive.std_error),
            "naive_ci_low": _f(naive.ci_low), "naive_ci_high": _f(naive.ci_high),

@@ -368,9 +368,9 @@ class DelayDistribution:
         d = v.check_finite(delay, "delay", nonnegative=True)
         o = v.check_finite(observable_time, "observable_time", nonnegative=True)
         v.check_lengths(delay=d, observable_time=o)
-        _first_violation(d > self.window, "delay", d, f"is above the attribution window "
+        v.first_violation(d > self.window, "delay", d, f"is above the attribution window "
                          f"({self.window:g} h): only attributed purchases belong in the sample")
-        _first_violation(o < d, "observable_time", o, "is below its purchase's `delay`: a "
+        v.first_violation(o < d, "observable_time", o, "is below its purchase's `delay`: a "
                          "purchase is seen only when it arrived within the observable time")
         o = np.minimum(o, self.window)
         if o.max() < self.window:
@@ -390,9 +390,3 @@ class DelayDistribution:
         return replace(curve, horizons=curve.cdf_at(self.horizons),
                        quantiles=curve.quantile(self.quantile_levels))
 
-
-def _first_violation(bad: np.ndarray, name: str, x: np.ndarray, what: str) -> None:
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"`{name}` {what}; {int(bad.sum())} row(s), first at index {i} "
-                         f"(value {x[i]:g})")

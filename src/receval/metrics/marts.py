@@ -32,6 +32,7 @@ for the ranking metrics).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any, Sequence
 
@@ -44,7 +45,8 @@ from .ranking import ranking_deltas, ranking_metrics
 from .report import classification_metrics
 from .results import MetricResult, undefined
 from .uncertainty import mean_with_clt
-from receval.delayed.corrections import corrected_conversion_metrics, label_maturity
+from receval.delayed.corrections import corrected_conversion_metrics, eventual_rate, label_maturity
+from receval.delayed.reweighting import EventualRate
 from receval.delayed.survival import DelayCurve
 from receval.warehouse import require_finite
 
@@ -287,6 +289,17 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
     seg_specs = [("all", "segment_all", True)] + [
         (c, c, c in request_segments) for c in segment_columns]
     request_level = {seg_type: level for seg_type, _, level in seg_specs}
+    # A cell's eventual rate depends on its impressions only, which most models share.
+    rates: dict[bytes, EventualRate | str] = {}
+
+    def rate_of(rows) -> EventualRate | str:
+        events = hashlib.blake2b(rows["event_id"].to_numpy().tobytes(), digest_size=16).digest()
+        if events not in rates:
+            rates[events] = eventual_rate(
+                rows["label"].to_numpy(np.int64), rows["elapsed_hours"].to_numpy(np.float64), delay_curve,
+                curve_reason=delay_curve_reason, group_ids=rows[resample_unit].to_numpy(), alpha=alpha)
+        return rates[events]
+
     for model_id, md in df.groupby("model_id", sort=True):
         # Every (task, split, segment value, day) the model has rows for in any task is
         # reported for every task: a cell with no rows is an explicit empty-segment row.
@@ -302,8 +315,8 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
                 for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
                     maturity[key] = label_maturity(mature[rows])
                     if maturity[key] in ("partial", "immature"):
-                        _corrected_rows(mt.iloc[rows], key, model_id, maturity[key], delay_curve,
-                                        delay_curve_reason, resample_unit, alpha, out)
+                        _corrected_rows(mt.iloc[rows], key, model_id, maturity[key], rate_of,
+                                        resample_unit, alpha, out)
                 if conversion_mature_only:
                     mt = mt[mature].reset_index(drop=True)
             empty_reason = REASON_EMPTY
@@ -363,15 +376,14 @@ def _cell_key(model_id: str, task: str, key: tuple) -> dict:
                 period=period, impression_date=None if d is None else _as_date(d))
 
 
-def _corrected_rows(rows, key: tuple, model_id: str, maturity: str, curve, curve_reason: str | None,
-                    resample_unit: str, alpha: float, out: dict[str, list]) -> None:
+def _corrected_rows(rows, key: tuple, model_id: str, maturity: str, rate_of, resample_unit: str,
+                    alpha: float, out: dict[str, list]) -> None:
     """The naive and delay-corrected conversion rows of one cell with immature labels."""
     y = rows["label"].to_numpy(np.int64)
     s = rows["score"].to_numpy(np.float64)
     is_prob = bool(np.all((s >= 0) & (s <= 1)))
     result = corrected_conversion_metrics(
-        y, s, rows["elapsed_hours"].to_numpy(np.float64), curve, curve_reason=curve_reason,
-        group_ids=rows[resample_unit].to_numpy(), alpha=alpha,
+        y, s, rate_of(rows), group_ids=rows[resample_unit].to_numpy(), alpha=alpha,
         score_reason=None if is_prob else REASON_NOT_PROB)
     cell = dict(_cell_key(model_id, "conversion", key), label_maturity=maturity,
                 expected_share_to_come=result.expected_share_to_come)

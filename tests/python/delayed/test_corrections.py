@@ -11,7 +11,7 @@ import pytest
 
 from receval.delayed import DelayDistribution, SurvivalReweighting
 from receval.delayed.corrections import (
-    CORRECTED_CONVERSION_METRICS, click_arrival_table, corrected_conversion_metrics, label_maturity,
+    CORRECTED_CONVERSION_METRICS, click_arrival_table, corrected_conversion_metrics, eventual_rate, label_maturity,
 )
 from receval.metrics.uncertainty import mean_with_clt
 
@@ -33,7 +33,7 @@ def test_corrected_rate_and_calibration_of_one_cell():
     elapsed = np.array([1.5, 1.5, 2.0, 12.0, 12.0, 0.5])  # F = 1/3, 1/3, 2/3, 1, 1, 0
     p = np.array([0.5, 0.2, 0.3, 0.6, 0.1, 0.2])
     groups = np.array([1, 1, 2, 3, 3, 4])
-    out = corrected_conversion_metrics(y, p, elapsed, CURVE, group_ids=groups)
+    out = corrected_conversion_metrics(y, p, eventual_rate(y, elapsed, CURVE, group_ids=groups), group_ids=groups)
     assert tuple(out.results) == (
         "conversion_rate_naive", "calibration_in_the_large_naive",
         "conversion_rate_corrected", "calibration_in_the_large_corrected")
@@ -57,21 +57,22 @@ def test_corrected_rate_and_calibration_of_one_cell():
 
 def test_a_mature_cell_is_left_as_it_is():
     y = np.array([1, 0, 0, 1])
-    out = corrected_conversion_metrics(y, np.full(4, 0.3), np.full(4, WINDOW + 1), CURVE)
+    out = corrected_conversion_metrics(y, np.full(4, 0.3), eventual_rate(y, np.full(4, WINDOW + 1), CURVE))
     assert out.expected_share_to_come == 0.0
     assert out.results["conversion_rate_corrected"].value == out.results["conversion_rate_naive"].value
 
 
 def test_without_a_curve_or_a_probability_the_rows_say_why():
     y = np.array([1, 0, 0])
-    out = corrected_conversion_metrics(y, np.array([2.0, 1.0, 0.5]), np.ones(3), None,
-                                       curve_reason="no curve here", score_reason="not a probability")
+    out = corrected_conversion_metrics(y, np.array([2.0, 1.0, 0.5]),
+                                       eventual_rate(y, np.ones(3), None, curve_reason="no curve here"),
+                                       score_reason="not a probability")
     assert out.expected_share_to_come is None
     assert out.results["conversion_rate_naive"].value == pytest.approx(1 / 3)
     assert out.results["conversion_rate_corrected"].reason == "no curve here"
     assert out.results["calibration_in_the_large_naive"].reason == "not a probability"
     assert out.results["calibration_in_the_large_corrected"].reason == "not a probability"
-    young = corrected_conversion_metrics(np.zeros(2), np.full(2, 0.1), np.full(2, 0.5), CURVE)
+    young = corrected_conversion_metrics(np.zeros(2), np.full(2, 0.1), eventual_rate(np.zeros(2), np.full(2, 0.5), CURVE))
     assert "younger than the shortest delay" in young.results["conversion_rate_corrected"].reason
 
 

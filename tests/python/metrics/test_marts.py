@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from receval.delayed import DelayDistribution
-from receval.delayed.corrections import corrected_conversion_metrics
+from receval.delayed.corrections import corrected_conversion_metrics, eventual_rate
 from receval.metrics.marts import offline_metrics_table
 
 WINDOW = 10.0
@@ -54,9 +54,10 @@ def test_immature_conversion_cells_get_naive_and_corrected_rows():
     overall = metric(out, task="conversion", segment_type="all", period="overall")
     assert set(overall.label_maturity) == {"partial"}
     assert overall.loc["observed_rate", "value"] == pytest.approx(conv.label[conv.is_label_mature].mean())
+    y, groups = conv.label.to_numpy(), conv.request_id.to_numpy()
     reference = corrected_conversion_metrics(
-        conv.label.to_numpy(), conv.score.to_numpy(), conv.elapsed_hours.to_numpy(), CURVE,
-        group_ids=conv.request_id.to_numpy())
+        y, conv.score.to_numpy(), eventual_rate(y, conv.elapsed_hours.to_numpy(), CURVE, group_ids=groups),
+        group_ids=groups)
     for name, result in reference.results.items():
         assert overall.loc[name, "value"] == pytest.approx(result.value)
         assert overall.loc[name, "ci_low"] == pytest.approx(result.ci_low)
