@@ -95,13 +95,14 @@ class EceBootstrap:
         self.nb = edges.size - 1
         b = assign_bins(p, edges, strategy)
         self.dense = n_groups * self.nb <= _DENSE_LIMIT
-        if self.dense:
+        if self.dense:  # columns bin * 3 + (count, sum of p, sum of y), filled in place
             cell = codes * self.nb + b
             size = n_groups * self.nb
-            self.S = np.stack([np.bincount(cell, minlength=size),
-                               np.bincount(cell, weights=p, minlength=size),
-                               np.bincount(cell, weights=yf, minlength=size)], axis=-1
-                              ).astype(np.float64).reshape(n_groups, self.nb * 3)
+            self.S = np.empty((n_groups, self.nb * 3))
+            sums = self.S.reshape(size, 3)
+            sums[:, 0] = np.bincount(cell, minlength=size)
+            sums[:, 1] = np.bincount(cell, weights=p, minlength=size)
+            sums[:, 2] = np.bincount(cell, weights=yf, minlength=size)
         else:
             self.b, self.p, self.yf, self.codes = b, p, yf, codes
         cnt = np.bincount(b, minlength=self.nb)

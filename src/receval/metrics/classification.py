@@ -106,82 +106,101 @@ def _class_problem(name: str, n: int, n_pos: int, alpha: float) -> MetricResult 
 # weighted version (for the bootstrap): one sort, then bincounts per replicate
 # ----------------------------------------------------------------------------
 
-class BinaryScoreTable:
-    r"""Labels and scores reduced to ordered cells, for weighted AUC/AP (bootstrap).
+_AUC_BLOCK = 4096  # thresholds per block of a bootstrap batch (see auc_ap_from_counts)
 
-    Only the distinct scores of the *positives* matter: with the distinct
-    positive scores :math:`v_1 < \dots < v_K`, every row falls in one of
-    ``2K + 1`` ascending cells -- the gap strictly below :math:`v_1`, the tie
-    cell :math:`s = v_1`, the gap :math:`(v_1, v_2)`, ..., the gap above
-    :math:`v_K`. Negatives inside one gap are interchangeable for both AUC and
-    AP, so weighted AUC/AP follow exactly from the weighted positive and
-    negative mass per cell. Built once (one sort of the positives and a
-    ``searchsorted``); a bootstrap replicate is then a weighted ``bincount``,
-    or, for a batch of replicates, one sparse-dense product.
+
+class BinaryScoreTable:
+    r"""Labels and scores reduced to per-threshold masses, for weighted AUC/AP (bootstrap).
+
+    Only the distinct scores of the *positives* matter: with the distinct positive
+    scores :math:`v_0 < \dots < v_{K-1}`, weighted AUC and AP follow exactly from three
+    masses per threshold ``k``: the positives at :math:`v_k` (``pos``), the negatives
+    tied at :math:`v_k` (``tie``) and the negatives in :math:`[v_{k-1}, v_k)` (``step``;
+    ``K + 1`` entries, the last one is :math:`[v_{K-1}, \infty)`), whose cumulative sum
+    is the negative mass strictly below :math:`v_k`. Built once (one sort of the
+    positives and a ``searchsorted``); a bootstrap replicate is then a weighted
+    ``bincount``, or, for a batch of replicates, one sparse-dense product. Batch arrays
+    are threshold-major (threshold x replicate).
     """
 
     def __init__(self, y_true: np.ndarray, y_score: np.ndarray):
         vp = np.unique(y_score[y_true])
-        i = np.searchsorted(vp, y_score, side="left")
-        inside = i < vp.size
-        tied = np.zeros(y_score.size, dtype=bool)
-        tied[inside] = vp[i[inside]] == y_score[inside]
-        self.codes = 2 * i.astype(np.int64) + tied
-        self.n_unique = 2 * vp.size + 1
-        self.y = y_true
-        self.yf = y_true.astype(np.float64)
-        self._mats = None
+        k = self.n_thresholds = vp.size
+        i = np.searchsorted(vp, y_score, side="left")   # positive thresholds below s
+        at = np.zeros(y_score.size, dtype=bool)         # s is a positive threshold
+        inside = i < k
+        at[inside] = vp[i[inside]] == y_score[inside]
+        neg = ~y_true
+        tied = neg & at
+        # one row of the stacked (pos | tie | step) masses per entry; a tied negative has two
+        self.cell = np.concatenate([i[y_true], k + i[tied], 2 * k + i[neg] + at[neg]])
+        self.row = np.concatenate([np.flatnonzero(y_true), np.flatnonzero(tied), np.flatnonzero(neg)])
+        self._mat = None
 
-    def weighted_counts(self, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted positives and negatives per cell (ascending score)."""
+    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = self.n_thresholds
+        return x[:k], x[k:2 * k], x[2 * k:]
+
+    def weighted_counts(self, w: np.ndarray | None = None):
+        """Weighted ``(pos, tie, step)`` masses per threshold (ascending score)."""
+        size = 3 * self.n_thresholds + 1
         if w is None:
-            tot = np.bincount(self.codes, minlength=self.n_unique).astype(np.float64)
-            pos = np.bincount(self.codes, weights=self.yf, minlength=self.n_unique)
-        else:
-            tot = np.bincount(self.codes, weights=w, minlength=self.n_unique)
-            pos = np.bincount(self.codes, weights=w * self.yf, minlength=self.n_unique)
-        return pos, tot - pos
+            return self._split(np.bincount(self.cell, minlength=size).astype(np.float64))
+        return self._split(np.bincount(self.cell, weights=w[self.row], minlength=size))
 
     def group_matrices(self, group_codes: np.ndarray, n_groups: int) -> None:
-        """Precompute sparse (cells x groups) row counts of positives / negatives."""
+        """Precompute the sparse (masses x groups) row counts (and the rows per group)."""
         from scipy import sparse
-        mats = []
-        for sel in (self.y, ~self.y):
-            m = sparse.csr_array((np.ones(int(sel.sum())), (self.codes[sel], group_codes[sel])),
-                                 shape=(self.n_unique, n_groups))
-            m.sum_duplicates()
-            mats.append(m)
-        self._mats = tuple(mats)
+        m = sparse.csr_array((np.ones(self.cell.size, dtype=np.float32),
+                              (self.cell, group_codes[self.row])),
+                             shape=(3 * self.n_thresholds + 1, n_groups))
+        m.sum_duplicates()
+        self._mat = m
+        self._group_rows = np.bincount(group_codes, minlength=n_groups).astype(np.float64)
 
-    def batch_counts(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted (pos, neg) per cell for a batch of replicate group counts
-        ``C`` (batch x groups); returns arrays of shape (batch, cells)."""
-        mp, mn = self._mats
-        ct = np.ascontiguousarray(C.T)
-        return np.asarray(mp @ ct).T, np.asarray(mn @ ct).T
+    def batch_counts(self, C: np.ndarray):
+        """Weighted ``(pos, tie, step)`` for a batch of replicate group counts ``C``
+        (batch x groups); arrays of shape (thresholds, batch).
+
+        ``C`` holds integer counts, so the masses are integers: when a replicate's total
+        (hence every partial sum) is below 2**24 they are exact in float32, which halves
+        the memory traffic of the sparse product (random reads of the counts); else float64.
+        """
+        exact32 = float((C @ self._group_rows).max()) < 2 ** 24
+        ct = np.ascontiguousarray(C.T, dtype=np.float32 if exact32 else np.float64)
+        return self._split(self._mat @ ct)
 
     @staticmethod
-    def auc_ap_from_counts(pos: np.ndarray, neg: np.ndarray):
-        """(AUC, AP) from weighted counts per cell; last axis = cells.
+    def auc_ap_from_counts(pos: np.ndarray, tie: np.ndarray, step: np.ndarray):
+        """(AUC, AP) from the masses of :meth:`weighted_counts` (1-d) or :meth:`batch_counts`
+        (2-d: thresholds x replicates); first axis = thresholds.
 
-        Positives sit only in the tie cells (odd indices); with ``cn`` the
-        inclusive cumulative negative mass, at tie cell ``k``: negatives strictly
-        below = ``cn_k - neg_k``, ``TP_k = P - (cp_k - pos_k)``,
-        ``FP_k = N - (cn_k - neg_k)``.
+        At threshold ``k``: negatives strictly below ``below_k = cumsum(step)_k``,
+        ``TP_k = P - (cp_k - pos_k)`` (positives scoring >= v_k), ``FP_k = N - below_k``.
+        A batch is walked in blocks of thresholds, carrying the running sums, so that a
+        block's temporaries stay in cache; the carried cumulative masses are exact (integer
+        counts) and the AP sum continues in the same sequential order, so the result does
+        not depend on the block size.
         """
-        cn = np.cumsum(neg, axis=-1)
-        n_tot = cn[..., -1]
-        post, negt = pos[..., 1::2], neg[..., 1::2]
-        below = cn[..., 1::2] - negt
-        cp = np.cumsum(post, axis=-1)
-        p_tot = cp[..., -1]
+        k = pos.shape[0]
+        # one block for a single weighting: numpy sums a lone column pairwise, not in order
+        block = k if pos.ndim == 1 or pos.shape[1] == 1 else _AUC_BLOCK
+        p_tot, n_tot = pos.sum(axis=0, dtype=np.float64), step.sum(axis=0, dtype=np.float64)
+        cp = below = auc_num = ap_num = np.zeros_like(p_tot)
+        for a in range(0, k, block):
+            ps, ti, st = (np.asarray(x[a:a + block], dtype=np.float64) for x in (pos, tie, step[:k]))
+            cps = np.cumsum(ps, axis=0) + cp
+            blw = np.cumsum(st, axis=0) + below
+            cp, below = cps[-1], blw[-1]
+            auc_num = auc_num + (ps * (blw + 0.5 * ti)).sum(axis=0)
+            tp = p_tot - (cps - ps)
+            fp = n_tot - blw
+            terms = ps * (tp / np.where(ps > 0, tp + fp, 1.0))  # 0 where no positive
+            terms[0] += ap_num
+            ap_num = terms.sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            auc = np.where((p_tot > 0) & (n_tot > 0),
-                           (post * (below + 0.5 * negt)).sum(axis=-1) / (p_tot * n_tot), np.nan)
-            tp = p_tot[..., None] - (cp - post)
-            fp = n_tot[..., None] - below
-            prec = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=post > 0)
-            ap = np.where(p_tot > 0, (post * prec).sum(axis=-1) / p_tot, np.nan)
+            auc = np.where((p_tot > 0) & (n_tot > 0), auc_num / (p_tot * n_tot), np.nan)
+            ap = np.where(p_tot > 0, ap_num / p_tot, np.nan)
         if np.ndim(auc) == 0:
             return float(auc), float(ap)
         return auc, ap

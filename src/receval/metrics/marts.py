@@ -37,6 +37,7 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from .calibration import reliability_bins
@@ -48,6 +49,7 @@ from .uncertainty import mean_with_clt
 from receval.delayed.corrections import corrected_conversion_metrics, eventual_rate, label_maturity
 from receval.delayed.reweighting import EventualRate
 from receval.delayed.survival import DelayCurve
+from receval._validation import group_codes
 from receval.warehouse import require_finite
 
 __all__ = ["offline_metrics_table", "reliability_bins_table", "OFFLINE_METRICS_SCHEMA",
@@ -133,14 +135,23 @@ def cell_metrics(y: np.ndarray, s: np.ndarray, request: np.ndarray, relevance: n
     names = _metric_names(ks, request_level, s_baseline is not None)
     if n == 0:
         return {m: undefined(m, empty_reason, alpha=alpha) for m in names}
+    # Dense codes in the ids' sorted order (every metric's grouping and bootstrap draws are
+    # unchanged), computed once: each metric's own coding of them is then the fast path.
+    group_ids, _ = group_codes(group_ids, "group_ids", sort=True)
     out: dict[str, MetricResult] = {}
     is_prob = bool(np.all((s >= 0) & (s <= 1)))
     tied = bool(s.min() == s.max())
     delta_prob, delta_tied = is_prob, tied
+    # A baseline that scored every row as a probability: the model's metrics and the
+    # paired deltas come from one classification_metrics call (one bootstrap), the same
+    # numbers as from two calls.
+    paired_all = (is_prob and s_baseline is not None and not np.isnan(s_baseline).any()
+                  and bool(np.all((s_baseline >= 0) & (s_baseline <= 1))))
     if is_prob:
-        out.update(classification_metrics(y, s, group_ids=group_ids, n_bins=n_bins,
-                                          n_bootstrap=n_bootstrap, random_state=random_state,
-                                          alpha=alpha))
+        cm = classification_metrics(y, s, y_prob_baseline=s_baseline if paired_all else None,
+                                    group_ids=group_ids, n_bins=n_bins, n_bootstrap=n_bootstrap,
+                                    random_state=random_state, alpha=alpha)
+        out.update({k: v for k, v in cm.items() if not k.startswith("delta_")})
         out["mean_predicted"] = mean_with_clt(s, name="mean_predicted", group_ids=group_ids,
                                               alpha=alpha, bounds=(0.0, 1.0))
     else:
@@ -163,8 +174,10 @@ def cell_metrics(y: np.ndarray, s: np.ndarray, request: np.ndarray, relevance: n
         else:
             base_prob = bool(np.all((sb >= 0) & (sb <= 1)))
             if is_prob and base_prob:
-                cm = classification_metrics(yb, sa, y_prob_baseline=sb, group_ids=gb, n_bins=n_bins,
-                                            n_bootstrap=n_bootstrap, random_state=random_state, alpha=alpha)
+                if not paired_all:
+                    cm = classification_metrics(yb, sa, y_prob_baseline=sb, group_ids=gb, n_bins=n_bins,
+                                                n_bootstrap=n_bootstrap, random_state=random_state,
+                                                alpha=alpha)
                 out.update({k: v for k, v in cm.items() if k.startswith("delta_")})
                 d = mean_with_clt(sa - sb, name="delta_mean_predicted", group_ids=gb,
                                   alpha=alpha)
@@ -275,17 +288,24 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
     """
     require_finite(scored, "int_offline__scored_impressions")
     n_bootstrap_daily = n_bootstrap if n_bootstrap_daily is None else n_bootstrap_daily
-    df = scored.to_pandas()
+    # Only the columns used, sorted in Arrow (a stable sort, nulls last: pandas' stable
+    # sort_values), so that a model's / task's / split's rows are one slice (_runs).
+    keys = ["model_id", "task", "split", "request_id", "event_id"]
+    used = {*keys, "score_source", "score", "label", "relevance", "impression_date",
+            "is_label_mature", "elapsed_hours", resample_unit, *segment_columns}
+    df = (scored.select([c for c in scored.column_names if c in used])
+          .sort_by([(k, "ascending") for k in keys]).to_pandas())
     if baseline_model is None and "score_source" in df:
         served = sorted(df.loc[df["score_source"] == "served", "model_id"].unique())
         baseline_model = served[0] if served else None
-    df = df.sort_values(["model_id", "task", "split", "request_id", "event_id"], kind="stable")
-    df = df.reset_index(drop=True)
     df["segment_all"] = "all"
     out: dict[str, list] = {f.name: [] for f in OFFLINE_METRICS_SCHEMA}
+    models = _runs(df["model_id"])
     base_scores = {}
-    for task, t in df[df["model_id"] == baseline_model].groupby("task", sort=False):
-        base_scores[task] = t.set_index("event_id")["score"]
+    if baseline_model in models:
+        base = df.iloc[models[baseline_model]]
+        for task, rows in _runs(base["task"]).items():
+            base_scores[task] = base.iloc[rows].set_index("event_id")["score"]
     seg_specs = [("all", "segment_all", True)] + [
         (c, c, c in request_segments) for c in segment_columns]
     request_level = {seg_type: level for seg_type, _, level in seg_specs}
@@ -300,22 +320,26 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
                 curve_reason=delay_curve_reason, group_ids=rows[resample_unit].to_numpy(), alpha=alpha)
         return rates[events]
 
-    for model_id, md in df.groupby("model_id", sort=True):
+    for model_id, model_rows in models.items():
+        md = df.iloc[model_rows]
         # Every (task, split, segment value, day) the model has rows for in any task is
         # reported for every task: a cell with no rows is an explicit empty-segment row.
-        split_days = {sp: sorted(g["impression_date"].unique())
-                      for sp, g in md.groupby("split", sort=True)}
+        split_days = {sp: sorted(days.unique())
+                      for sp, days in md.groupby("split", sort=True)["impression_date"]}
         universe = {col: sorted(md[col].dropna().unique()) for _, col, _ in seg_specs}
-        by_task = dict(tuple(md.groupby("task", sort=False)))
+        by_task = _runs(md["task"])
         for task in tasks:
-            mt = by_task.get(task, md.iloc[:0]).reset_index(drop=True)
+            mt = md.iloc[by_task.get(task, slice(0, 0))].reset_index(drop=True)
             maturity: dict = {}
             if task == "conversion" and len(mt):
                 mature = mt["is_label_mature"].to_numpy(bool)
+                # a cell's rows for the corrections: taken from the columns they read only
+                corr = mt[list(dict.fromkeys(["event_id", "label", "score", "elapsed_hours",
+                                              resample_unit]))]
                 for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
                     maturity[key] = label_maturity(mature[rows])
                     if maturity[key] in ("partial", "immature"):
-                        _corrected_rows(mt.iloc[rows], key, model_id, maturity[key], rate_of,
+                        _corrected_rows(corr.iloc[rows], key, model_id, maturity[key], rate_of,
                                         resample_unit, alpha, out)
                 if conversion_mature_only:
                     mt = mt[mature].reset_index(drop=True)
@@ -350,10 +374,11 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
 
 def _cells(mt, split_days: dict, universe: dict, seg_specs: list, daily_segment_types: Sequence[str] | None):
     """``((split, segment_type, period, date, value), row positions)`` for every cell of a
-    model's task rows ``mt``, in the mart's order; an empty cell has no positions."""
-    splits = dict(tuple(mt.groupby("split", sort=True)))
+    model's task rows ``mt`` (sorted by split), in the mart's order; an empty cell has no
+    positions."""
+    splits = _runs(mt["split"])
     for split, days in split_days.items():
-        st = splits.get(split, mt.iloc[:0])
+        st = mt.iloc[splits.get(split, slice(0, 0))]
         positions = st.index.to_numpy()
         for seg_type, col, _ in seg_specs:
             daily = daily_segment_types is None or seg_type in daily_segment_types
@@ -368,6 +393,15 @@ def _cells(mt, split_days: dict, universe: dict, seg_specs: list, daily_segment_
                         idx = cells.get((period, d, v))
                         yield ((split, seg_type, period, d, v),
                                positions[idx] if idx is not None else np.empty(0, np.int64))
+
+
+def _runs(col) -> dict:
+    """``{value: slice}`` of the runs of equal values of a sorted column (nulls skipped, as
+    by ``groupby``): the rows of one value as a slice, not copied out by a ``groupby``."""
+    codes, uniques = pd.factorize(col)
+    starts = np.flatnonzero(np.diff(codes, prepend=-2))
+    ends = np.append(starts[1:], codes.size)
+    return {uniques[codes[a]]: slice(a, b) for a, b in zip(starts, ends) if codes[a] >= 0}
 
 
 def _cell_key(model_id: str, task: str, key: tuple) -> dict:
@@ -392,7 +426,6 @@ def _corrected_rows(rows, key: tuple, model_id: str, maturity: str, rate_of, res
 
 def _as_date(d):
     import datetime as _dt
-    import pandas as pd
     if isinstance(d, _dt.date) and not isinstance(d, _dt.datetime):
         return d
     return pd.Timestamp(d).date()

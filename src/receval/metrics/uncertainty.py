@@ -23,6 +23,7 @@ cluster-robust inference. *J. Human Resources* 50(2), 317-372.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Iterator
 
@@ -47,7 +48,11 @@ __all__ = [
 
 def z_value(alpha: float = 0.05) -> float:
     """Two-sided standard-normal quantile: ``z = Phi^{-1}(1 - alpha / 2)``."""
-    alpha = v.check_alpha(alpha)
+    return _z(v.check_alpha(alpha))
+
+
+@functools.lru_cache(maxsize=None)
+def _z(alpha: float) -> float:  # scipy's ppf costs ~0.2 ms; a mart asks for it per interval
     return float(stats.norm.ppf(1.0 - alpha / 2.0))
 
 
@@ -63,6 +68,12 @@ def normal_interval(value: float, std_error: float, alpha: float = 0.05,
     return float(lo), float(hi)
 
 
+def _draw_counts(rng: np.random.Generator, n_groups: int) -> np.ndarray:
+    """One resample: how often each of the ``n_groups`` groups is drawn in ``n_groups``
+    draws with replacement (integer counts)."""
+    return np.bincount(rng.integers(0, n_groups, size=n_groups), minlength=n_groups)
+
+
 def bootstrap_group_counts(n_groups: int, n_bootstrap: int = 200, random_state: Any = 0,
                            ) -> Iterator[np.ndarray]:
     """Yield ``n_bootstrap`` vectors of multinomial counts: how often each of the
@@ -73,35 +84,40 @@ def bootstrap_group_counts(n_groups: int, n_bootstrap: int = 200, random_state: 
     n_groups = v.check_int(n_groups, "n_groups", minimum=1)
     rng = v.check_random_state(random_state)
     for _ in range(n_bootstrap):
-        draws = rng.integers(0, n_groups, size=n_groups)
-        yield np.bincount(draws, minlength=n_groups).astype(np.float64)
+        yield _draw_counts(rng, n_groups).astype(np.float64)
 
 
 def bootstrap_count_batches(n_groups: int, n_bootstrap: int = 200, random_state: Any = 0,
                             batch: int | None = None) -> Iterator[np.ndarray]:
     """The resamples of :func:`bootstrap_group_counts` (same seed, same draws),
     stacked in batches: arrays of shape (<= batch, n_groups). Default batch:
-    16, fewer when ``n_groups`` is large (at most ~2**24 counts, 128 MB, a batch)."""
+    16, fewer when ``n_groups`` is large (at most ~2**24 counts, 128 MB, a batch).
+    Each batch is filled in place (no per-replicate float copy, no stacking)."""
+    n_bootstrap = v.check_int(n_bootstrap, "n_bootstrap", minimum=1)
+    n_groups = v.check_int(n_groups, "n_groups", minimum=1)
+    rng = v.check_random_state(random_state)
     if batch is None:
-        batch = max(1, min(16, (1 << 24) // max(int(n_groups), 1)))
-    gen = bootstrap_group_counts(n_groups, n_bootstrap, random_state)
-    while True:
-        chunk = [c for _, c in zip(range(batch), gen)]
-        if not chunk:
-            return
-        yield np.stack(chunk)
+        batch = max(1, min(16, (1 << 24) // n_groups))
+    for start in range(0, n_bootstrap, batch):
+        out = np.empty((min(batch, n_bootstrap - start), n_groups))
+        for row in out:
+            row[:] = _draw_counts(rng, n_groups)
+        yield out
 
 
 def map_batches(fn: Callable[[np.ndarray], Any], batches, n_threads: int | None = None) -> list:
     """``[fn(b) for b in batches]`` on a small thread pool (order kept). The
     batch work is numpy / scipy.sparse, which release the GIL. The draws are
-    made in the calling thread, so results do not depend on ``n_threads``."""
+    made in the calling thread, so results do not depend on ``n_threads``.
+    While the pool runs, BLAS uses one thread: its own threads on top of the pool's
+    oversubscribe the cores, and OpenBLAS's spin-waiting burns the CPU the pool needs
+    (a BLAS product gives the same numbers on any number of threads)."""
     import os
     from concurrent.futures import ThreadPoolExecutor
     n_threads = min(2, os.cpu_count() or 1) if n_threads is None else n_threads
     if n_threads <= 1:
         return [fn(b) for b in batches]
-    with ThreadPoolExecutor(n_threads) as pool:
+    with ThreadPoolExecutor(n_threads) as pool, _blas_threads().limit(limits=1, user_api="blas"):
         futures, out = [], []
         for b in batches:  # keep at most 2 * n_threads batches in flight (memory)
             futures.append(pool.submit(fn, b))
@@ -109,6 +125,12 @@ def map_batches(fn: Callable[[np.ndarray], Any], batches, n_threads: int | None 
                 out.append(futures.pop(0).result())
         out.extend(f.result() for f in futures)
     return out
+
+
+@functools.cache
+def _blas_threads():
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
 
 
 def bootstrap_over_groups(statistic: Callable[[np.ndarray], Any], group_ids: Any,

@@ -1,4 +1,5 @@
-"""The MMoE's training losses (private), from the towers' logits: the click BCE and the
+"""The MMoE's training losses (private), from the towers' logits: the click BCE (weighted by
+the rows' sample weights, 1 unless the rows are a negative sample) and the
 ESMM pCTCVR cross-entropy, plain (weighted by ``conversion_weight``) or importance-weighted
 by per-row samples (``esmm_fnw``, ``esmm_esdfm``; :mod:`receval.models.delayed_feedback`).
 
@@ -22,30 +23,35 @@ def log_probabilities(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, t
     return log_p, log_not_p
 
 
-def losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor,
-           weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean click BCE and conversion-weighted mean ESMM (pCTCVR) BCE, from logits."""
-    click_loss = F.binary_cross_entropy_with_logits(a, click)
+def click_loss(a: torch.Tensor, click: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The ``weight``-weighted mean click BCE, from the click logits."""
+    per_row = F.binary_cross_entropy_with_logits(a, click, reduction="none")
+    return (weight * per_row).sum() / weight.sum().clamp_min(1e-12)
+
+
+def losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, click_weight: torch.Tensor,
+           conversion: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean click BCE and conversion-weighted mean ESMM (pCTCVR) BCE, from logits."""
     log_p, log_not_p = log_probabilities(a, b)
     per_row = -(conversion * log_p + (1.0 - conversion) * log_not_p)
     # an all-immature batch contributes 0 (numerator 0), not nan
     conversion_loss = (weight * per_row).sum() / weight.sum().clamp_min(1e-12)
-    return click_loss, conversion_loss
+    return click_loss(a, click, click_weight), conversion_loss
 
 
-def weighted_losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, positive: torch.Tensor,
-                    negative: torch.Tensor, count: torch.Tensor, fnw: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Mean click BCE and the importance-weighted pCTCVR BCE, from logits.
+def weighted_losses(a: torch.Tensor, b: torch.Tensor, click: torch.Tensor, click_weight: torch.Tensor,
+                    positive: torch.Tensor, negative: torch.Tensor, count: torch.Tensor,
+                    fnw: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Weighted mean click BCE and the importance-weighted pCTCVR BCE, from logits.
 
     :math:`\sum_i [a_i (-\log q_i) + b_i (-\log(1 - q_i))] / \sum_i n_i` with ``positive``
     :math:`a`, ``negative`` :math:`b` and ``count`` :math:`n`; with ``fnw`` the coefficients
     are first multiplied by the FNW weights :math:`1 + p` and :math:`(1 - p)(1 + p)` of
     :math:`p = q` with the gradient stopped.
     """
-    click_loss = F.binary_cross_entropy_with_logits(a, click)
     log_p, log_not_p = log_probabilities(a, b)
     if fnw:
         w_positive, w_negative = fnw_weights(log_p.detach().exp())
         positive, negative = positive * w_positive, negative * w_negative
     conversion_loss = -(positive * log_p + negative * log_not_p).sum() / count.sum().clamp_min(1e-12)
-    return click_loss, conversion_loss
+    return click_loss(a, click, click_weight), conversion_loss

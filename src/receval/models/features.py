@@ -97,6 +97,9 @@ class FeatureMatrix:
     conversion_targets : ConversionTargets or None
         Importance-weighted conversion samples of the ``esdfm`` labels
         (:mod:`receval.models.delayed_feedback`); None otherwise.
+    sample_weight : ndarray of float32, shape (n,) or None
+        Inverse-probability weight of each row where the rows are a negative sample
+        (:mod:`receval.models.sampling`): it multiplies both tasks' losses. None is 1.
     """
 
     categorical: np.ndarray
@@ -106,6 +109,7 @@ class FeatureMatrix:
     conversion: np.ndarray | None = None
     conversion_weight: np.ndarray | None = None
     conversion_targets: ConversionTargets | None = None
+    sample_weight: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.dense)

@@ -43,14 +43,21 @@ class GBDTParams:
     max_bin: int = 256
     seed: int = 0
     threads: int = 2
+    # Share of the unclicked training rows fitted, each weighted by its inverse, keeping at
+    # least negative_sample_min of them (receval.models.sampling; read by
+    # receval.models.training). 1 fits every row.
+    negative_sample_rate: float = 1.0
+    negative_sample_min: int = 200_000
 
     def __post_init__(self):
         for name in ("max_depth", "n_estimators", "early_stopping_rounds", "max_bin", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"GBDTParams.{name} must be >= 1, got {getattr(self, name)}")
+        if self.negative_sample_min < 0:
+            raise ValueError(f"GBDTParams.negative_sample_min must be >= 0, got {self.negative_sample_min}")
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"GBDTParams.learning_rate must be in (0, 1], got {self.learning_rate}")
-        for name in ("subsample", "colsample_bytree"):
+        for name in ("subsample", "colsample_bytree", "negative_sample_rate"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"GBDTParams.{name} must be in (0, 1], got {getattr(self, name)}")
 
@@ -117,10 +124,8 @@ def train_gbdt(encoder: FeatureEncoder, train: FeatureMatrix, valid: FeatureMatr
                          f"{init_from.feature_names} != {names}")
     boosters, best = {}, {}
     for task in tasks:
-        weight_train = train.conversion_weight if task == "conversion" else None
-        weight_valid = valid.conversion_weight if task == "conversion" else None
-        dtrain = _dmatrix(encoder, train, names, types, _label(train, task), weight_train)
-        dvalid = _dmatrix(encoder, valid, names, types, _label(valid, task), weight_valid)
+        dtrain = _dmatrix(encoder, train, names, types, _label(train, task), _weight(train, task))
+        dvalid = _dmatrix(encoder, valid, names, types, _label(valid, task), _weight(valid, task))
         booster = xgb.train(
             params.booster_params(), dtrain, num_boost_round=params.n_estimators,
             evals=[(dvalid, "validation")], early_stopping_rounds=params.early_stopping_rounds,
@@ -144,6 +149,14 @@ def _dmatrix(encoder, matrix, names, types, label=None, weight=None) -> xgb.DMat
     data = np.hstack([codes - 1, matrix.raw_dense])
     return xgb.DMatrix(data, label=label, weight=weight, feature_names=names, feature_types=types,
                        enable_categorical=True, nthread=-1)
+
+
+def _weight(matrix: FeatureMatrix, task: str) -> np.ndarray | None:
+    """The rows' weights in ``task``'s loss: the sample weight, times the conversion weight
+    (0 for an immature label) for the conversion task; None where every row counts once."""
+    weights = [w for w in (matrix.sample_weight, matrix.conversion_weight if task == "conversion" else None)
+               if w is not None]
+    return np.prod(weights, axis=0) if weights else None
 
 
 def _label(matrix: FeatureMatrix, task: str) -> np.ndarray:

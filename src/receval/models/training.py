@@ -29,6 +29,7 @@ from receval.models.gbdt import TASKS, GBDTParams, TrainedGBDT, train_gbdt
 from receval.models.mmoe import MMoEParams, TrainedMMoE, train_mmoe
 from receval.models.popularity import PopularityModel, fit_popularity
 from receval.models.registry import previous_version, read_manifests, version_id, write_manifest
+from receval.models.sampling import negative_sample
 
 __all__ = ["FAMILIES", "InsufficientData", "attach_content", "train_candidate", "train_candidates",
            "score_candidates", "SCORES_SCHEMA"]
@@ -165,6 +166,11 @@ def train_candidate(features: pa.Table, content: pa.Table, *, model_id: str, fam
         the encoding, not the training).
     full_retrain_days : int
         See ``mode="auto"``.
+
+    A family whose parameters carry ``negative_sample_rate`` below 1 (XGBoost, the MMoE)
+    fits every clicked training row and that share of the others (at least
+    ``negative_sample_min`` of them), weighted by its inverse (:mod:`receval.models.sampling`);
+    validation, calibration and the registry's row counts use every row.
     """
     return _train(attach_content(features, content), model_id=model_id, family=family, store=store,
                   params=params, mode=mode, calibration_method=calibration_method,
@@ -213,20 +219,22 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
         encoder = FeatureEncoder.fit(train_rows)
         init_from = None
     mature_only = conversion_labels == "mature_only"
-    train_matrix = _encode(encoder, train_rows, mature_only)
+    fit_rows, sample_weight, sample_rate = _negative_sample(train_rows, hyper)
+    train_matrix = _encode(encoder, fit_rows, mature_only)
+    train_matrix.sample_weight = sample_weight
     valid_matrix = _encode(encoder, valid_rows, mature_only)
     untrainable = {task: why for task in TASKS if (why := _untrainable(task, train_matrix, valid_matrix))}
     if "click" in untrainable:
         raise InsufficientData(untrainable["click"][1])
     tasks = [task for task in TASKS if task not in untrainable]
     if esdfm and "conversion" in tasks:
-        aux_matrix = train_matrix if whole_train is train_rows else encoder.transform(whole_train)
+        aux_matrix = train_matrix if whole_train is fit_rows else encoder.transform(whole_train)
         try:
             aux = EsdfmAuxiliary.fit(aux_matrix.dense, *_esdfm_columns(whole_train), window_hours=esdfm_window_hours,
                                      label_window_hours=label_window_hours)
         except AuxiliaryNotIdentified as error:
             raise InsufficientData(str(error)) from None
-        for matrix, rows in ((train_matrix, train_rows), (valid_matrix, valid_rows)):
+        for matrix, rows in ((train_matrix, fit_rows), (valid_matrix, valid_rows)):
             matrix.conversion_targets = aux.targets(matrix.dense, *_esdfm_columns(rows)[:3])
         _progress(f"{model_id}: esdfm auxiliary model on {aux.n_mature:,} mature rows, F(c = "
                   f"{esdfm_window_hours:g} h) = {aux.arrival_at_window:.3f} from {aux.curve.n:,} purchases")
@@ -237,7 +245,7 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
                 "train": [str(_date_bound(train_rows, "min")), str(train_end)],
                 "parent": parent["version"] if parent else None, "calibration": calibration_method,
                 "conversion_labels": conversion_labels,
-                "data": _fingerprint(encoder, train_matrix, valid_matrix, train_rows, valid_rows),
+                "data": _fingerprint(encoder, train_matrix, valid_matrix, fit_rows, valid_rows),
                 "code": _CODE_DIGEST}
     if esdfm:
         identity["esdfm"] = {"window_hours": float(esdfm_window_hours), "label_window_hours": float(label_window_hours)}
@@ -251,9 +259,10 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
 
     started = time.perf_counter()
     how = f"warm start from {parent['version']}" if parent else "full"
-    _progress(f"{model_id} {version}: training ({how}) on {train_rows.num_rows:,} rows, "
+    sampled = f" (every click, {sample_rate:.3g} of the rest: {train_rows.num_rows:,} in all)" if sample_rate < 1 else ""
+    _progress(f"{model_id} {version}: training ({how}) on {fit_rows.num_rows:,} rows{sampled}, "
               f"validating on {valid_rows.num_rows:,}")
-    model = spec.train(hyper, encoder, train_matrix, valid_matrix, train_rows, init_from, tasks)
+    model = spec.train(hyper, encoder, train_matrix, valid_matrix, fit_rows, init_from, tasks)
     valid_scores = spec.predict(model, encoder, valid_matrix, valid_rows)
     _progress(f"{model_id} {version}: trained in {time.perf_counter() - started:.0f} s")
     directory.mkdir(parents=True, exist_ok=True)
@@ -395,13 +404,25 @@ def _fingerprint(encoder: FeatureEncoder, train: FeatureMatrix, valid: FeatureMa
     digest = hashlib.blake2b(encoder.to_json().encode(), digest_size=16)
     for matrix, rows in ((train, train_rows), (valid, valid_rows)):
         for array in (matrix.categorical, matrix.raw_dense, matrix.click, matrix.conversion,
-                      matrix.conversion_weight, rows["item_id"].to_numpy()):
+                      matrix.conversion_weight, matrix.sample_weight, rows["item_id"].to_numpy()):
             digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
         if matrix.conversion_targets is not None:
             for array in (matrix.conversion_targets.positive, matrix.conversion_targets.negative,
                           matrix.conversion_targets.count):
                 digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def _negative_sample(rows: pa.Table, hyper) -> tuple[pa.Table, np.ndarray | None, float]:
+    """The rows a model fits on, their sample weights (None: every row, once) and the rate
+    applied, from the family's ``negative_sample_rate`` and ``negative_sample_min`` (none:
+    every row)."""
+    rate = getattr(hyper, "negative_sample_rate", 1.0)
+    if rate >= 1:
+        return rows, None, 1.0
+    clicked = pc.fill_null(pc.cast(rows["is_clicked"], pa.int8()), 0).to_numpy(zero_copy_only=False)
+    keep, weight, rate = negative_sample(rows["event_id"].to_numpy(), clicked, rate, hyper.negative_sample_min)
+    return (rows, None, 1.0) if rate >= 1 else (rows.filter(pa.array(keep)), weight, rate)
 
 
 def _date_bound(table: pa.Table, how: str) -> date:

@@ -9,6 +9,7 @@ influence terms of its standard error and the per-unit bootstrap components -- a
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple
 
@@ -31,6 +32,19 @@ def ratio_stat(num: int, den: int) -> Callable[[np.ndarray], np.ndarray]:
         return out
 
     return stat
+
+
+@functools.lru_cache
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile (scipy's takes longer than the rest of a small estimate)."""
+    return float(stats.norm.ppf(p))
+
+
+def _sum_of_squares(x: np.ndarray) -> float:
+    """``sum(x ** 2)`` by numpy's pairwise sum rather than a BLAS dot: a threaded BLAS gives
+    sums that depend on the machine's thread count, and its threads, spinning between the
+    thousands of calls of a mart, take a busy machine's cores from the estimators."""
+    return float(np.square(x).sum())
 
 
 class Terms(NamedTuple):
@@ -202,10 +216,10 @@ class BaseEstimator:
         else:
             psi, g = influence, influence.shape[0]
         if math.isfinite(estimate) and g > 1:
-            se = math.sqrt(g / (g - 1.0) * float(np.dot(psi, psi))) / float(n)
+            se = math.sqrt(g / (g - 1.0) * _sum_of_squares(psi)) / float(n)
         else:
             se = math.nan
-        z = float(stats.norm.ppf(1.0 - self.alpha / 2.0))
+        z = _normal_quantile(1.0 - self.alpha / 2.0)
         b_lo = b_hi = math.nan
         if self.n_bootstrap > 0 and math.isfinite(estimate):
             b_lo, b_hi = bootstrap_ci(
@@ -215,7 +229,7 @@ class BaseEstimator:
         if weights is None:
             ess = mx = mw = math.nan
         else:
-            s2 = float(np.dot(weights, weights))
+            s2 = _sum_of_squares(weights)
             ess = float(weights.sum()) ** 2 / s2 if s2 > 0 else 0.0
             mx, mw = float(weights.max()), float(weights.mean())
         return OPEEstimate(

@@ -70,10 +70,12 @@ def bootstrap_replicates(
     out = np.empty(b)
     if n_units <= _CHUNK_ELEMENTS:
         per = max(1, _CHUNK_ELEMENTS // n_units)
+        # gathering from a contiguous copy of a column is several times faster than from the column
+        columns = [np.ascontiguousarray(units[:, j]) for j in range(units.shape[1])]
         for start in range(0, b, per):
             stop = min(b, start + per)
             idx = rng.integers(0, n_units, size=(stop - start, n_units))
-            sums = np.stack([units[:, j][idx].sum(axis=1) for j in range(units.shape[1])], axis=1)
+            sums = np.stack([column[idx].sum(axis=1) for column in columns], axis=1)
             out[start:stop] = statistic(sums)
     else:  # very many units: one replicate at a time, via multinomial counts
         for k in range(b):

@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from receval import _validation as v
 from receval.ope.direct import DirectMethod, RewardModel
 from receval.ope.doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
 from receval.ope.ips import IPS, SNIPS
@@ -99,7 +100,11 @@ def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: in
     distinct = slots.drop_duplicates("event_id").reset_index(drop=True)
     out = pd.DataFrame(index=pd.Index(distinct["event_id"], name="event_id"))
     n_actions = int(distinct["position"].max())
-    ctx_codes = pd.MultiIndex.from_frame(distinct[list(CONTEXT)].fillna("unknown")).factorize()[0]
+    # the contexts numbered in order of first appearance (their order fixes that of the sums)
+    ctx_codes = np.zeros(len(distinct), np.int64)
+    for c in CONTEXT:
+        codes = pd.factorize(distinct[c].fillna("unknown"))[0]
+        ctx_codes = pd.factorize(ctx_codes * (codes.max() + 1) + codes)[0]
     cell = ctx_codes.astype(np.int64) * n_actions + (distinct["position"].to_numpy(np.int64) - 1)
     # sorted codes: the folds depend on the requests, not on the order rows arrive in
     req_codes = pd.factorize(distinct["request_id"], sort=True)[0]
@@ -125,19 +130,53 @@ def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: in
     return out
 
 
-def _cells(frame: pd.DataFrame, min_requests: int):
-    """(day, segment, row mask) for the overall cell, each day and each surface."""
-    yield "all", "all", np.ones(len(frame), bool)
-    days = frame["impression_date"].astype(str).to_numpy()
-    for day in sorted(set(days)):
-        mask = days == day
-        if frame.loc[mask, "request_id"].nunique() >= min_requests:
-            yield day, "all", mask
-    surfaces = frame["surface"].fillna("unknown").to_numpy()
-    for surface in sorted(set(surfaces)):
-        mask = surfaces == surface
-        if frame.loc[mask, "request_id"].nunique() >= min_requests:
-            yield "all", f"surface={surface}", mask
+def _groups(codes: np.ndarray):
+    """(code, positions) of each code present, in code order; a code's positions ascend."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    for start, stop in zip(starts, [*starts[1:], codes.size]):
+        yield ordered[start], order[start:stop]
+
+
+def _n_distinct(codes: np.ndarray) -> int:
+    """Number of distinct non-negative integer codes."""
+    return int(np.count_nonzero(np.bincount(codes)))
+
+
+class _Slots:
+    """The sorted slots as numpy arrays, for cells taken by row indices instead of frame copies:
+    the values the estimators read, q_hat per reward, the codes of the policy, day and surface
+    (numbered in sorted order of their labels) and of the request. Any integer ids group the
+    rows as the request ids do, and the estimators number groups by first appearance, so a
+    cell's clusters and bootstrap draws are those of its request ids."""
+
+    def __init__(self, frame: pd.DataFrame, q: pd.DataFrame) -> None:
+        self.labels = {c: frame[c].cat.categories for c in ("policy_id", "impression_date", "surface")}
+        self.policy, self.day, self.surface = (frame[c].cat.codes.to_numpy(np.int64)
+                                               for c in ("policy_id", "impression_date", "surface"))
+        # int32: the estimators number a cell's groups about 3x faster than from int64
+        self.request = v.group_codes(frame["request_id"].to_numpy(), "request_id")[0].astype(np.int32)
+        self.values = {c: frame[c].to_numpy(np.float64) for c in ("p_log", "p_target", "p_log_examined",
+                                                                   "p_target_examined")}
+        self.flags = {c: frame[c].to_numpy(bool) for c in ("has_support", "is_exploration")}
+        self.flags["estimated"] = (frame["propensity_source"] == "estimated").to_numpy(bool)
+        at = q.index.get_indexer(frame["event_id"])   # the reward model's row of each slot, -1 if none
+        for reward in REWARDS:
+            self.values[reward] = frame[reward].to_numpy(np.float64)
+            self.values[f"q_{reward}"] = np.where(at >= 0, q[f"q_{reward}"].to_numpy()[at], np.nan)
+            # a null reward is unobserved: left out like an immature one
+            self.flags[f"has_{reward}"] = frame[MATURITY[reward]].to_numpy(bool) & frame[reward].notna().to_numpy()
+
+    def cells(self, rows: np.ndarray, min_requests: int):
+        """(day, segment, rows) for the overall cell of ``rows``, each day and each surface."""
+        yield "all", "all", rows
+        for code, at in _groups(self.day[rows]):
+            if _n_distinct(self.request[rows[at]]) >= min_requests:
+                yield self.labels["impression_date"][code], "all", rows[at]
+        for code, at in _groups(self.surface[rows]):
+            if _n_distinct(self.request[rows[at]]) >= min_requests:
+                yield "all", f"surface={self.labels['surface'][code]}", rows[at]
 
 
 def _to_frame(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
@@ -168,27 +207,68 @@ def _nan_row(policy, name, reward, day, segment, alpha, clip) -> dict[str, Any]:
     return row
 
 
-def _exploration_results(cell: pd.DataFrame, reward: str, min_requests: int, kw: dict,
+def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests: int, kw: dict,
                          unsupported: float) -> list:
     """Replay (deterministic targets) and position-based IPS on the cell's exploration slots."""
-    explore = cell[cell["is_exploration"].to_numpy(bool)]
-    if explore["request_id"].nunique() < max(min_requests, 1):
+    explore = cell[s.flags["is_exploration"][cell]]
+    g = s.request[explore]
+    if _n_distinct(g) < max(min_requests, 1):
         return []
-    r = explore[reward].to_numpy(np.float64)
-    g = explore["request_id"].to_numpy()
-    pt = explore["p_target"].to_numpy(np.float64)
+    r = s.values[reward][explore]
+    pt = s.values["p_target"][explore]
     out = []
     if np.isin(pt, (0.0, 1.0)).all():
         # a slot's logged action is "item at position"; the target's equals it where pt is 1
         out.append(Replay(**kw).estimate_policy_value(
             r, logged_action=np.ones(r.size, np.int8), target_action=(pt == 1.0).astype(np.int8),
-            p_log=explore["p_log"].to_numpy(np.float64), group_ids=g))
-    slots_per_list = explore.groupby("request_id")["request_id"].transform("size").to_numpy(np.float64)
+            p_log=s.values["p_log"][explore], group_ids=g))
+    slots_per_list = np.bincount(g)[g].astype(np.float64)
     out.append(PositionBasedIPS(**kw).estimate_policy_value(
-        r / slots_per_list, explore["p_log_examined"].to_numpy(np.float64),
-        np.minimum(explore["p_target_examined"].to_numpy(np.float64), 1.0), group_ids=g,
+        r / slots_per_list, s.values["p_log_examined"][explore],
+        np.minimum(s.values["p_target_examined"][explore], 1.0), group_ids=g,
         unsupported_mass=unsupported))
     return out
+
+
+def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, segment: str, *,
+               clip: float, alpha: float, n_bootstrap: int, random_state: int,
+               min_requests: int) -> list[dict[str, Any]]:
+    """The output rows of every estimator on one cell (``cell``: its rows of ``s``)."""
+    support = s.flags["has_support"][cell]
+    sup = cell[support]
+    p_target = s.values["p_target"][cell]   # nansum: a null probability counts as 0
+    common = dict(policy_id=policy, reward=reward, day=day, segment=segment,
+                  n_slots_unsupported=int((~support).sum()),
+                  share_estimated_propensity=float(s.flags["estimated"][sup].mean()) if sup.size else math.nan)
+    total = np.nansum(p_target)
+    unsupported = float(np.nansum(p_target[~support]) / max(total, 1e-300)) if total > 0 \
+        else float((~support).mean())
+    if sup.size == 0:
+        rows = []
+        for name in SLOT_ESTIMATORS:
+            row = _nan_row(policy, name, reward, day, segment, alpha, clip if name == "clipped_ips" else None)
+            row.update(common, unsupported_mass=unsupported, n_slots=0, n_requests=0)
+            rows.append(row)
+        return rows
+    g = s.request[sup]
+    qh = s.values[f"q_{reward}"][sup]
+    kw = dict(alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state)
+    data = dict(reward=s.values[reward][sup], p_log=s.values["p_log"][sup], p_target=s.values["p_target"][sup],
+                group_ids=g, unsupported_mass=unsupported)
+    results = [est.estimate_policy_value(**data) for est in (IPS(**kw), IPS(clip=clip, **kw), SNIPS(**kw))]
+    if np.isfinite(qh).all():
+        results.append(DirectMethod(**kw).estimate_policy_value(
+            q_hat_target=qh, group_ids=g, unsupported_mass=unsupported))
+        results += [est.estimate_policy_value(**data, q_hat_logged=qh, q_hat_target=qh)
+                    for est in (DoublyRobust(**kw), SelfNormalizedDoublyRobust(**kw))]
+    results += _exploration_results(s, cell, reward, min_requests, kw, unsupported)
+    rows = []
+    for res in results:
+        row = {k: getattr(res, k) for k in OUTPUT_COLUMNS if hasattr(res, k)}   # not to_dict: it deep-copies
+        row.update(common, estimator=res.estimator, n_slots=int(res.n),
+                   n_requests=int(res.n_groups or 0), unsupported_mass=unsupported)
+        rows.append(row)
+    return rows
 
 
 def estimate_policy_values(
@@ -240,51 +320,20 @@ def estimate_policy_values(
         return OUTPUT_SCHEMA.empty_table()
     q = fit_reward_models(frame[frame["has_support"]], n_folds=n_folds, random_state=random_state,
                           model=reward_model)
-    frame = frame.join(q, on="event_id")
+    s = _Slots(frame, q)
     rows: list[dict[str, Any]] = []
-    for policy, pframe in frame.groupby("policy_id", sort=True, observed=True):
+    for code, at in _groups(s.policy):
+        if code < 0:   # a null policy_id
+            continue
+        policy = s.labels["policy_id"][code]
         for reward in REWARDS:
-            rframe = pframe[pframe[MATURITY[reward]] & pframe[reward].notna()].reset_index(drop=True)
-            if rframe.empty:
+            labelled = at[s.flags[f"has_{reward}"][at]]
+            if labelled.size == 0:
                 continue
-            for day, segment, mask in _cells(rframe, min_requests):
-                cell = rframe if mask.all() else rframe[mask]
-                support = cell["has_support"].to_numpy(bool)
-                sup = cell[support]
-                boot = n_bootstrap if (day == "all" and segment == "all") else 0
-                common = dict(policy_id=policy, reward=reward, day=day, segment=segment,
-                              n_slots_unsupported=int((~support).sum()),
-                              share_estimated_propensity=float((sup["propensity_source"] == "estimated").mean())
-                              if len(sup) else math.nan)
-                unsupported = float(cell.loc[~support, "p_target"].sum() / max(cell["p_target"].sum(), 1e-300)) \
-                    if cell["p_target"].sum() > 0 else float((~support).mean())
-                if sup.empty:
-                    for name in SLOT_ESTIMATORS:
-                        row = _nan_row(policy, name, reward, day, segment, alpha, clip if name == "clipped_ips" else None)
-                        row.update(common, unsupported_mass=unsupported, n_slots=0, n_requests=0)
-                        rows.append(row)
-                    continue
-                r = sup[reward].to_numpy(np.float64)
-                pl = sup["p_log"].to_numpy(np.float64)
-                pt = sup["p_target"].to_numpy(np.float64)
-                g = sup["request_id"].to_numpy()
-                qh = sup[f"q_{reward}"].to_numpy(np.float64)
-                kw = dict(alpha=alpha, n_bootstrap=boot, random_state=random_state)
-                data = dict(reward=r, p_log=pl, p_target=pt, group_ids=g, unsupported_mass=unsupported)
-                results = [est.estimate_policy_value(**data)
-                           for est in (IPS(**kw), IPS(clip=clip, **kw), SNIPS(**kw))]
-                if np.isfinite(qh).all():
-                    results.append(DirectMethod(**kw).estimate_policy_value(
-                        q_hat_target=qh, group_ids=g, unsupported_mass=unsupported))
-                    results += [est.estimate_policy_value(**data, q_hat_logged=qh, q_hat_target=qh)
-                                for est in (DoublyRobust(**kw), SelfNormalizedDoublyRobust(**kw))]
-                results += _exploration_results(cell, reward, min_requests, kw, unsupported)
-                for res in results:
-                    d = res.to_dict()
-                    row = {k: d.get(k) for k in OUTPUT_COLUMNS if k in d}
-                    row.update(common, estimator=res.estimator, n_slots=int(res.n),
-                               n_requests=int(res.n_groups or 0), unsupported_mass=unsupported)
-                    rows.append(row)
+            for day, segment, cell in s.cells(labelled, min_requests):
+                rows += _cell_rows(s, cell, policy, reward, day, segment, clip=clip, alpha=alpha,
+                                   n_bootstrap=n_bootstrap if (day == "all" and segment == "all") else 0,
+                                   random_state=random_state, min_requests=min_requests)
     out = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
     for col in _COUNTS:
         out[col] = out[col].fillna(0).astype(np.int64)

@@ -79,7 +79,7 @@ def test_fnw_loss_value_and_gradient_stop_at_the_weights():
     stream = fnw_targets(y)
     positive, negative, count = (torch.tensor(getattr(stream, f), dtype=torch.float64)
                                  for f in ("positive", "negative", "count"))
-    _, loss = esmm.weighted_losses(a, b, click, positive, negative, count, fnw=True)
+    _, loss = esmm.weighted_losses(a, b, click, torch.ones_like(click), positive, negative, count, fnw=True)
     loss.backward()
 
     q = (torch.sigmoid(a) * torch.sigmoid(b)).detach()
@@ -104,8 +104,8 @@ def test_weighted_loss_with_unit_weights_is_the_esmm_loss_bit_for_bit():
     click = torch.tensor([0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
     y = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
     ones = torch.ones(4, dtype=torch.float64)
-    weighted = esmm.weighted_losses(a, b, click, y, 1 - y, ones, fnw=False)[1]
-    assert weighted.item() == esmm.losses(a, b, click, y, ones)[1].item()
+    weighted = esmm.weighted_losses(a, b, click, ones, y, 1 - y, ones, fnw=False)[1]
+    assert weighted.item() == esmm.losses(a, b, click, ones, y, ones)[1].item()
 
 
 # --- the expected loss when every label is final ----------------------------------------------
@@ -274,7 +274,7 @@ def test_every_combination_of_loss_and_conversion_is_finite():
     b = torch.tensor([200.0, 50.0, -60.0], requires_grad=True)
     zeros, ones = torch.zeros(3), torch.ones(3)
     for fnw, y in itertools.product((False, True), (zeros, ones)):
-        loss = sum(esmm.weighted_losses(a, b, zeros, y, ones, ones + y, fnw=fnw))
+        loss = sum(esmm.weighted_losses(a, b, zeros, ones, y, ones, ones + y, fnw=fnw))
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
         a.grad = b.grad = None

@@ -133,17 +133,23 @@ def test_esmm_loss_matches_the_naive_formula_and_stays_finite():
     click = torch.tensor([0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
     conversion = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
     weight = torch.tensor([1.0, 1.0, 0.0, 1.0], dtype=torch.float64)
-    click_loss, conversion_loss = esmm.losses(a, b, click, conversion, weight)
+    ones = torch.ones(4, dtype=torch.float64)
+    click_loss, conversion_loss = esmm.losses(a, b, click, ones, conversion, weight)
     p = torch.sigmoid(a) * torch.sigmoid(b)
     naive = -(conversion * torch.log(p) + (1 - conversion) * torch.log1p(-p))
     assert float(conversion_loss) == pytest.approx(float((weight * naive).sum() / weight.sum()), rel=1e-12)
-    assert float(click_loss) == pytest.approx(float(torch.nn.functional.binary_cross_entropy(torch.sigmoid(a), click)))
+    bce = -(click * torch.log(torch.sigmoid(a)) + (1 - click) * torch.log1p(-torch.sigmoid(a)))
+    assert float(click_loss) == pytest.approx(float(bce.mean()), rel=1e-12)
+    # a sample weight per row (a negative sample's 1 / rate) makes the click loss a weighted mean
+    sample = torch.tensor([4.0, 1.0, 1.0, 4.0], dtype=torch.float64)
+    click_loss, _ = esmm.losses(a, b, click, sample, conversion, weight)
+    assert float(click_loss) == pytest.approx(float((sample * bce).sum() / sample.sum()), rel=1e-12)
 
     # pCTCVR rounds to 1 in float32 here, yet loss and gradients stay finite
     a = torch.tensor([200.0, -200.0], requires_grad=True)
     b = torch.tensor([200.0, 50.0], requires_grad=True)
     zeros = torch.zeros(2)
-    loss = sum(esmm.losses(a, b, zeros, zeros, torch.ones(2)))
+    loss = sum(esmm.losses(a, b, zeros, torch.ones(2), zeros, torch.ones(2)))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
 
