@@ -12,7 +12,8 @@ training + scoring time and memory.
    (click: p_click; conversion: p_click x p_purchase_given_click), the ceiling no model can
    pass. Labels are those of fct_impression_labels as of the data's end (on the test day
    some conversions have not landed yet: every score is compared on the same labels).
-3. Training time per family, measured by calling the package on the same feature rows.
+3. Training time per family, measured by calling the package on the same feature rows with
+   the parameters of the `candidate_models` var in dbt_project.yml.
 Results: printed and written to benchmarks/results/candidate_models_<preset>.json.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from dbt_build import PROJECT_DIR, dbt_command, run_measured
@@ -90,11 +92,12 @@ def main() -> None:
                                    "n_train_rows"]].to_dict("records")
 
     timings = {}
-    candidates = [("xgboost", "xgboost"), ("mmoe", "mmoe"), ("popularity", "popularity")]
-    for model_id, family in candidates:
+    candidates = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["candidate_models"]
+    for c in candidates:
         start = time.perf_counter()
-        train_candidate(features, content, model_id=model_id, family=family, store=warehouse / "timing_store")
-        timings[model_id] = round(time.perf_counter() - start, 1)
+        train_candidate(features, content, model_id=c["model_id"], family=c["family"], params=c.get("params"),
+                        store=warehouse / "timing_store")
+        timings[c["model_id"]] = round(time.perf_counter() - start, 1)
     result["train_s_by_family"] = timings
 
     out = PROJECT_DIR / "benchmarks" / "results" / f"candidate_models_{args.preset}.json"

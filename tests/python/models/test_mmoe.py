@@ -287,7 +287,8 @@ def test_params_defaults_and_lists():
     params = MMoEParams(expert_hidden=[64, 32])
     assert params.expert_hidden == (64, 32)
     assert MMoEParams() == MMoEParams(embedding_dim=16, n_experts=4, expert_hidden=(64,), expert_dim=32,
-                                      tower_hidden=(32,), batch_size=4096, max_epochs=20, patience=2)
+                                      tower_hidden=(32,), batch_size=4096, max_epochs=20, patience=1,
+                                      negative_sample_rate=1.0, negative_sample_min=200_000)
 
 
 def test_inputs_are_validated(small, model):
