@@ -9,14 +9,13 @@ influence terms of its standard error and the per-unit bootstrap components -- a
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
-from scipy import stats
 
 from receval import _validation as v
+from receval.metrics.uncertainty import z_value
 from receval.ope.bootstrap import bootstrap_ci
 from receval.ope.diagnostics import mean_unsupported
 from receval.ope.results import OPEEstimate
@@ -32,12 +31,6 @@ def ratio_stat(num: int, den: int) -> Callable[[np.ndarray], np.ndarray]:
         return out
 
     return stat
-
-
-@functools.lru_cache
-def _normal_quantile(p: float) -> float:
-    """The standard normal quantile (scipy's takes longer than the rest of a small estimate)."""
-    return float(stats.norm.ppf(p))
 
 
 def _sum_of_squares(x: np.ndarray) -> float:
@@ -219,7 +212,7 @@ class BaseEstimator:
             se = math.sqrt(g / (g - 1.0) * _sum_of_squares(psi)) / float(n)
         else:
             se = math.nan
-        z = _normal_quantile(1.0 - self.alpha / 2.0)
+        z = z_value(self.alpha)
         b_lo = b_hi = math.nan
         if self.n_bootstrap > 0 and math.isfinite(estimate):
             b_lo, b_hi = bootstrap_ci(
