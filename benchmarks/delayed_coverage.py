@@ -30,7 +30,9 @@ Set-up (no dbt in the loop):
   ``survival_reweighting`` (``DelayDistribution`` fitted on every purchase seen, then
   ``SurvivalReweighting.estimate_eventual_rate`` per click day, clustered on users: the
   calls ``receval.delayed.marts.cvr_by_day_table`` makes for segment ``all``; the
-  ``--check-dbt`` run checks equality with that function too). Chapelle's DFM
+  ``--check-dbt`` run checks equality with that function too); ``survival_prediction``
+  (the same estimate with its prediction interval of the day's own final rate, whose
+  target is ``realised``). Chapelle's DFM
   (``receval.delayed.dfm.DelayedFeedbackModel.cohort_rates``: one intercept per click day,
   one exponential or Weibull delay law) joins the dict when the package has it
   (:func:`dfm_method`). Another method is one more entry.
@@ -40,7 +42,7 @@ Set-up (no dbt in the loop):
   purchase falls inside the attribution window), the expected eventual rate given which
   impressions were clicked; ``realised`` = the share of those clicks whose
   ``truth/impressions.parquet.converted`` is true (their eventual label, as
-  ``test_dbt_delayed.py`` defines it). The interval targets ``expected``: its variance
+  ``test_dbt_delayed.py`` defines it). The survival interval targets ``expected``: its variance
   is the Bernoulli variance of every click's outcome, including the purchases already
   seen, which the realised rate shares with the estimate (see docs/benchmarks.md).
 * Diagnostics per cell: the true mean arrival probability (the simulator's delay mixture
@@ -206,8 +208,17 @@ def survival_reweighting_method(clicks: pd.DataFrame, window_hours: float, alpha
                      "arrival": f, "arrival_se": r.arrival_probability_std_error,
                      "se_numerator": r.naive_std_error / f,
                      "se_unclustered": math.sqrt(unclustered ** 2 / f ** 2 + r.naive ** 2 * var_f / f ** 4),
-                     "curve_purchases": curve.n}
+                     "curve_purchases": curve.n, "prediction_std_error": r.prediction_std_error,
+                     "prediction_low": r.prediction_low, "prediction_high": r.prediction_high}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def survival_prediction_method(clicks: pd.DataFrame, window_hours: float, alpha: float) -> pd.DataFrame:
+    """The same estimate with fct_cvr_by_day's final_cvr_prediction interval: the prediction
+    interval of the click day's own final rate (its target is the realised rate)."""
+    rows = survival_reweighting_method(clicks, window_hours, alpha)
+    return pd.DataFrame({"estimate": rows["estimate"], "std_error": rows["prediction_std_error"],
+                         "ci_low": rows["prediction_low"], "ci_high": rows["prediction_high"]})
 
 
 def dfm_method(delay: str) -> Method:
@@ -225,7 +236,8 @@ def dfm_method(delay: str) -> Method:
     return method
 
 
-METHODS: dict[str, Method] = {"naive": naive_method, "survival_reweighting": survival_reweighting_method}
+METHODS: dict[str, Method] = {"naive": naive_method, "survival_reweighting": survival_reweighting_method,
+                              "survival_prediction": survival_prediction_method}
 try:  # Chapelle's DFM, where the package has it
     import receval.delayed.dfm  # noqa: F401
     METHODS |= {"dfm_exponential": dfm_method("exponential"), "dfm_weibull": dfm_method("weibull")}

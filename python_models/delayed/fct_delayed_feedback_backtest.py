@@ -16,4 +16,5 @@ def model(dbt, session):
         window_hours=float(dbt.config.get("window_hours")),
         alpha=float(dbt.config.get("alpha")),
         min_purchases=int(dbt.config.get("min_purchases")),
+        dfm_distribution=dbt.config.get("dfm_distribution"),
     )

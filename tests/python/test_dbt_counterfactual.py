@@ -48,7 +48,8 @@ def test_grain_builtin_policies_and_diagnostics_present(estimates):
     # replay only for deterministic targets, on the exploration slice
     replayed = set(estimates.loc[estimates.estimator == "replay", "policy_id"])
     assert replayed == {f"{m}_top_k" for m in CANDIDATES}
-    assert set(estimates.reward) == {"click", "purchase", "revenue"}
+    # the delay-corrected rewards on the cells with immature purchase labels (the newest days)
+    assert set(estimates.reward) == {"click", "purchase", "revenue", "purchase_corrected", "revenue_corrected"}
     assert {"all"} < set(estimates.day) and {"all"} < set(estimates.segment)
     main = estimates[estimates.n_slots > 0]
     assert (main.n_requests > 0).all() and (main.n_slots >= main.n_requests).all()

@@ -10,13 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SEED
+from conftest import CUT, SEED
 from dbt_runner import TINY_VARS, Warehouse
 from receval.simulate import get_preset, simulate
 
 pytestmark = pytest.mark.dbt
-
-CUT = "2026-09-08"  # the tiny world's last day; the longer world below goes on for 8 more
 
 ALL_BY_DAY = "select * from main.fct_cvr_by_day where segment_type = 'all' order by click_date"
 
@@ -54,20 +52,6 @@ def test_mature_days_are_final_and_uncorrected(tiny_warehouse):
     assert (days.groupby("segment_type").n_clicks.sum() == clicked).all()
 
 
-@pytest.fixture(scope="module")
-def cut_world(tmp_path_factory):
-    """A tiny world of 16 days landed until its 8th: the warehouse sees the first 8 days,
-    and the truth labels every click with the purchases of the 8 days after (its eventual
-    label, once the attribution window has closed)."""
-    out = tmp_path_factory.mktemp("cut_world")
-    simulate(get_preset("tiny", main_days=14), SEED, out, until=CUT)
-    warehouse = Warehouse(out / "warehouse", out / "raw", TINY_VARS)
-    warehouse.dbt("seed")
-    warehouse.dbt("run", "--select", "+fct_cvr_by_day", "+fct_offline_metrics", "+fct_experiment_results")
-    truth = pd.read_parquet(out / "truth" / "impressions.parquet", columns=["event_id", "converted", "revenue"])
-    return warehouse, truth
-
-
 def test_corrected_rate_recovers_the_eventual_rate_of_recent_days(cut_world):
     warehouse, truth = cut_world
     clicks = warehouse.query("select event_id, click_date from main.int_delayed__clicks")
@@ -81,6 +65,15 @@ def test_corrected_rate_recovers_the_eventual_rate_of_recent_days(cut_world):
     for day, row in low.iterrows():
         assert row.corrected_ci_low <= row.eventual <= row.corrected_ci_high, (day, row.to_dict())
         assert abs(row.corrected_cvr - row.eventual) < abs(row.naive_cvr - row.eventual), day
+    # the prediction interval of each immature day's final rate holds that day's eventual
+    # rate (7 of 7 here), at about half the width of the interval for the expected rate
+    immature = days[days.label_maturity != "mature"]
+    assert len(immature) == 7
+    assert ((immature.final_cvr_prediction_low <= immature.eventual)
+            & (immature.eventual <= immature.final_cvr_prediction_high)).all(), immature
+    width = (immature.final_cvr_prediction_high - immature.final_cvr_prediction_low) \
+        / (immature.corrected_ci_high - immature.corrected_ci_low)
+    assert (width < 0.8).all(), width
 
 
 def test_offline_conversion_rate_of_recent_days_is_corrected(cut_world):
@@ -168,6 +161,9 @@ def test_backtest_corrects_the_last_days_before_the_cut_towards_their_final_rate
     # the days whose 3-day window was open at the cut, each with its final rate now
     assert naive.index.tolist() == list(pd.date_range("2026-09-02", "2026-09-04"))
     assert naive.final_cvr.notna().all() and naive.final_cvr.equals(survival.final_cvr)
+    # the DFM on the same days, its rate the one fct_cvr_by_day's dfm_cvr would give at the cut
+    dfm = by_method["dfm"]
+    assert dfm.index.equals(naive.index) and dfm.estimate.notna().all() and dfm.final_cvr.equals(naive.final_cvr)
     # the final rates are fct_cvr_by_day's naive rates of those (now mature) days
     by_day = backtest_warehouse.query(ALL_BY_DAY).set_index("click_date").loc[naive.index]
     assert (by_day.label_maturity == "mature").all()
@@ -188,7 +184,8 @@ def test_without_delayed_feedback_every_corrected_figure_is_the_naive_one(tmp_pa
     simulate(replace(get_preset("tiny"), delayed_feedback=False), SEED, out)
     warehouse = Warehouse(tmp_path_factory.mktemp("no_delay_warehouse"), out / "raw", TINY_VARS)
     warehouse.dbt("seed")
-    warehouse.dbt("run", "--select", "+fct_cvr_by_day", "+fct_offline_metrics", "+fct_experiment_results")
+    warehouse.dbt("run", "--select", "+fct_cvr_by_day", "+fct_offline_metrics", "+fct_experiment_results",
+                  "fct_bandit_allocations", "+fct_interleaving_results")
     days = warehouse.query("""
         select count(*) as n, count(corrected_cvr) as estimated, max(expected_share_to_come) as to_come,
                count(*) filter (where corrected_cvr is distinct from naive_cvr
@@ -213,8 +210,31 @@ def test_without_delayed_feedback_every_corrected_figure_is_the_naive_one(tmp_pa
     assert users.clicks_immature.sum() > 0  # windows are open, yet nothing is still to come
     np.testing.assert_allclose(users.revenue_corrected, users.revenue, rtol=1e-12)
     np.testing.assert_allclose(users.purchases_corrected, users.purchases, rtol=1e-12)
+    assert (users.converted_corrected == users.converted).all()  # no click still to convert
     results = warehouse.query("select * from main.fct_experiment_results where corrected_effect is not null")
     assert len(results) >= 2
     np.testing.assert_allclose(results.expected_share_to_come, 0, atol=1e-12)
     np.testing.assert_allclose(results.corrected_effect, results.cuped_effect, rtol=1e-9)
     np.testing.assert_allclose(results.corrected_ci_high, results.cuped_ci_high, rtol=1e-9)
+    assert set(results.metric) >= {"conversion_rate", "revenue_per_user"}
+    # the bandit allocates on the eventual figures (the windows are open), which are the ones seen
+    alloc = warehouse.query("select * from main.fct_bandit_allocations").set_index(["experiment_id", "reward", "variant"])
+    arms = users.groupby(["experiment_id", "variant"])
+    for (exp, reward, arm), row in alloc.iterrows():
+        if reward == "click":
+            continue
+        assert row.estimator == "delay_corrected" and row.expected_share_to_come == pytest.approx(0, abs=1e-12)
+        if reward == "purchase":  # Beta(1 + users converted, 1 + users not converted), exactly
+            assert (row.posterior_param_1, row.n) == (1 + arms.converted.sum()[exp, arm], arms.size()[exp, arm])
+        else:
+            assert row.posterior_mean == pytest.approx(arms.revenue.mean()[exp, arm], rel=1e-12)
+            assert row.posterior_sd == pytest.approx(arms.revenue.std()[exp, arm] / np.sqrt(arms.size()[exp, arm]),
+                                                     rel=1e-9)
+    interleaving = warehouse.query("select * from main.fct_interleaving_results where outcome = 'purchases'").iloc[0]
+    assert interleaving.credit_a + interleaving.credit_b > 0
+    assert (interleaving.credit_a_corrected, interleaving.credit_b_corrected) == (interleaving.credit_a,
+                                                                                  interleaving.credit_b)
+    assert interleaving.expected_share_to_come == 0
+    for k in ("", "_std_error", "_ci_low", "_ci_high"):
+        assert interleaving[f"corrected_mean_credit_difference{k}"] == pytest.approx(
+            interleaving[f"mean_credit_difference{k}"], rel=1e-12)

@@ -11,6 +11,11 @@
     same probability p_log: p_log_examined = p_log * sum_k theta_k and p_target_examined =
     sum_k theta_k * pi(item at k), theta from int_cf__position_examination and pi from the
     target rows of the slot's item at any position.
+    arrival_probability: the probability that the slot's purchase, if it comes, has arrived
+    by the data's end (its click's, int_delayed__click_arrival; null for an unclicked slot
+    and where the delay curve is not identified): the inverse weight of the delay-corrected
+    rewards of fct_policy_value_estimates; arrival_probability_std_error, its standard error
+    from the curve, goes into their standard errors.
     A table: the estimators and several tests read it, and its joins are the costly part. -#}
 {{ config(materialized='table') }}
 
@@ -20,6 +25,11 @@ with targets as (
 
 slots as (
     select * from {{ ref('int_propensities') }}
+),
+
+arrival as (
+    select event_id, arrival_probability, arrival_probability_std_error
+    from {{ ref('int_delayed__click_arrival') }}
 ),
 
 examination as (
@@ -70,7 +80,9 @@ select
     case when conversions_landed.has_conversions then cast(slots.is_converted as double) end as purchase,
     case when conversions_landed.has_conversions then slots.revenue end as revenue,
     slots.is_click_label_mature,
-    slots.is_label_mature
+    slots.is_label_mature,
+    arrival.arrival_probability,
+    arrival.arrival_probability_std_error
 from policy_requests
 inner join slots on policy_requests.request_id = slots.request_id
 cross join examination_total
@@ -84,3 +96,5 @@ left join target_examined
     on policy_requests.policy_id = target_examined.policy_id
     and slots.request_id = target_examined.request_id
     and slots.item_id = target_examined.item_id
+left join arrival
+    on slots.event_id = arrival.event_id

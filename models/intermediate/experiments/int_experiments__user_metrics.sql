@@ -6,7 +6,10 @@
 -- window is open, and purchases_corrected / revenue_corrected weight each purchase seen by
 -- 1 / the probability it has arrived by now (int_delayed__click_arrival): the per-user
 -- eventual figures, unbiased whenever users were exposed (null where the delay curve is
--- not identified).
+-- not identified). converted_corrected imputes the eventual conversion indicator: 1 with a
+-- purchase seen, else 1 - prod over the window's clicks not converted yet of (1 - q_i), with
+-- q_i = pi (1 - F_i) / (1 - pi F_i) the probability that click i still converts (F_i its
+-- arrival probability, pi the arm's eventual conversion rate per click).
 {{ config(materialized='table') }}
 {#- column prefix -> the condition on an event's time that puts it in that period -#}
 {%- set periods = {'': '>= users.first_exposure_at', 'pre_': '< users.first_exposure_at'} %}
@@ -88,6 +91,66 @@ impression_metrics as (
     group by users.experiment_id, users.user_id
 ),
 
+window_clicks as (
+    select
+        users.experiment_id,
+        users.variant,
+        users.user_id,
+        impressions.is_converted,
+        impressions.arrival_probability
+    from users
+    inner join impressions
+        on impressions.user_id = users.user_id
+        and impressions.impression_ts >= users.first_exposure_at
+        and impressions.impression_ts < users.window_end_at
+    where impressions.is_clicked
+),
+
+{#- pi: the arm's eventual conversion rate per click, each converted click weighted by
+    1 / its arrival probability (unbiased for the rate of clicks that will convert); any click
+    without an arrival probability leaves pi, and so every converted_corrected of the arm,
+    unknown -#}
+arm_click_conversion as (
+    select
+        experiment_id,
+        variant,
+        least(1.0, sum(case when is_converted then 1.0 / nullif(arrival_probability, 0) else 0 end)
+            / count(*)) as click_conversion_rate,
+        sum(case when arrival_probability is null or (is_converted and arrival_probability = 0)
+            then 1 else 0 end) as clicks_without_arrival
+    from window_clicks
+    group by experiment_id, variant
+),
+
+{#- q: P(the click converts eventually | no purchase has arrived by now) by Bayes; 0 once the
+    attribution window has closed (F = 1) -#}
+pending_clicks as (
+    select
+        window_clicks.experiment_id,
+        window_clicks.user_id,
+        case when window_clicks.arrival_probability >= 1 then 0.0
+             else arm.click_conversion_rate * (1 - window_clicks.arrival_probability)
+                  / (1 - arm.click_conversion_rate * window_clicks.arrival_probability)
+        end as still_converts_probability
+    from window_clicks
+    inner join arm_click_conversion as arm
+        on arm.experiment_id = window_clicks.experiment_id
+        and arm.variant = window_clicks.variant
+    where not window_clicks.is_converted
+),
+
+pending_metrics as (
+    select
+        experiment_id,
+        user_id,
+        {#- prod (1 - q) as exp(sum(ln(1 - q))); a q of 1 (pi = 1) makes the conversion certain -#}
+        sum(case when still_converts_probability < 1 then ln(1 - still_converts_probability) else 0 end)
+            as log_prob_none_converts,
+        max(case when still_converts_probability >= 1 then 1 else 0 end) as surely_converts
+    from pending_clicks
+    group by experiment_id, user_id
+),
+
 request_metrics as (
     select
         users.experiment_id,
@@ -125,6 +188,9 @@ select
               else coalesce(impression_metrics.purchases_corrected, 0) end as double) as purchases_corrected,
     cast(case when impression_metrics.clicks_without_arrival > 0 then null
               else coalesce(impression_metrics.revenue_corrected, 0) end as double) as revenue_corrected,
+    cast(case when coalesce(arm_click_conversion.clicks_without_arrival, 0) > 0 then null
+              when coalesce(impression_metrics.converted, 0) = 1 or pending_metrics.surely_converts = 1 then 1.0
+              else 1 - exp(coalesce(pending_metrics.log_prob_none_converts, 0)) end as double) as converted_corrected,
     cast(coalesce(request_metrics.sessions, 0) as bigint) as sessions,
     cast(coalesce(request_metrics.requests, 0) as bigint) as requests,
     cast(coalesce(request_metrics.error_requests, 0) as bigint) as error_requests,
@@ -148,3 +214,9 @@ left join impression_metrics
 left join request_metrics
     on users.experiment_id = request_metrics.experiment_id
     and users.user_id = request_metrics.user_id
+left join arm_click_conversion
+    on users.experiment_id = arm_click_conversion.experiment_id
+    and users.variant = arm_click_conversion.variant
+left join pending_metrics
+    on users.experiment_id = pending_metrics.experiment_id
+    and users.user_id = pending_metrics.user_id

@@ -39,7 +39,8 @@ CORRECTED_CONVERSION_METRICS = ("conversion_rate_naive", "conversion_rate_correc
 
 CLICK_ARRIVAL_SCHEMA = pa.schema([
     ("event_id", pa.int64()), ("elapsed_hours", pa.float64()),
-    ("arrival_probability", pa.float64()), ("reason", pa.string()),
+    ("arrival_probability", pa.float64()), ("arrival_probability_std_error", pa.float64()),
+    ("reason", pa.string()),
 ])
 
 
@@ -56,19 +57,21 @@ def click_arrival_table(clicks: pa.Table, *, window_hours: float, alpha: float =
     r"""``int_delayed__click_arrival``: one row per clicked impression of ``clicks`` with
     ``arrival_probability`` :math:`\hat F(e_i)` of the overall curve at its elapsed hours
     (1 once the attribution window has closed; 0 for a click younger than the shortest
-    delay seen). Null with a ``reason`` for every click where the curve is not identified:
-    a correction is then unknown, not 1.
+    delay seen) and its standard error from the curve (Greenwood, delta method on the log;
+    0 once the window has closed). Null with a ``reason`` for every click where the curve
+    is not identified: a correction is then unknown, not 1.
     """
     curve, reason = fit_overall_curve(clicks, window_hours=window_hours, alpha=alpha)
     elapsed = clicks["elapsed_hours"].to_numpy(zero_copy_only=False).astype(np.float64)
     if curve is None:
-        arrival = pa.nulls(len(elapsed), pa.float64())
+        arrival = arrival_se = pa.nulls(len(elapsed), pa.float64())
         reasons = pa.array([reason] * len(elapsed), pa.string())
     else:
-        arrival = pa.array(curve.cdf_at(elapsed).cdf, pa.float64())
+        at = curve.cdf_at(elapsed)
+        arrival, arrival_se = pa.array(at.cdf, pa.float64()), pa.array(at.std_error, pa.float64())
         reasons = pa.nulls(len(elapsed), pa.string())
-    return pa.table([clicks["event_id"].cast(pa.int64()), pa.array(elapsed, pa.float64()), arrival, reasons],
-                    schema=CLICK_ARRIVAL_SCHEMA)
+    return pa.table([clicks["event_id"].cast(pa.int64()), pa.array(elapsed, pa.float64()), arrival, arrival_se,
+                     reasons], schema=CLICK_ARRIVAL_SCHEMA)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ CVR_BY_DAY_SCHEMA = pa.schema([
     ("corrected_cvr", pa.float64()), ("corrected_std_error", pa.float64()),
     ("corrected_ci_low", pa.float64()), ("corrected_ci_high", pa.float64()),
     ("expected_share_to_come", pa.float64()), ("expected_share_to_come_std_error", pa.float64()),
+    ("final_cvr_prediction_std_error", pa.float64()), ("final_cvr_prediction_low", pa.float64()),
+    ("final_cvr_prediction_high", pa.float64()),
     ("dfm_cvr", pa.float64()), ("dfm_std_error", pa.float64()), ("dfm_ci_low", pa.float64()),
     ("dfm_ci_high", pa.float64()),
     ("label_maturity", pa.string()), ("final_cvr", pa.float64()),
@@ -74,12 +76,13 @@ BACKTEST_SCHEMA = pa.schema([
     ("share_covered", pa.float64()), ("reason", pa.string()), ("alpha", pa.float64()),
 ])
 # method -> the column prefix of its rate in cvr_by_day_table
-BACKTEST_METHODS = {"naive": "naive", "survival_reweighting": "corrected"}
+BACKTEST_METHODS = {"naive": "naive", "survival_reweighting": "corrected", "dfm": "dfm"}
 
 REASON_NO_PURCHASE = "no purchase in the segment"
 REASON_NOT_IDENTIFIED = ("no purchase of a click whose attribution window has closed: the delay "
                          "curve is not identified")
 REASON_NOT_ARRIVED = "every click is younger than the shortest delay: no purchase can have arrived yet"
+DFM_REASON_PREFIX = "no dfm rate"
 REASON_NOT_FINAL = "some click's attribution window is still open at the data's end: no final rate yet"
 
 
@@ -101,7 +104,12 @@ def label_maturity(is_mature: np.ndarray) -> str | None:
     has, else ``partial``; None without rows."""
     if is_mature.size == 0:
         return None
-    return "mature" if is_mature.all() else "immature" if not is_mature.any() else "partial"
+    return maturity_of_counts(float(is_mature.size - np.count_nonzero(is_mature)), float(is_mature.size))
+
+
+def maturity_of_counts(n_immature: float, n: float) -> str:
+    """:func:`label_maturity` from counts: ``n_immature`` of ``n`` rows with an open window."""
+    return "mature" if n_immature == 0 else "immature" if n_immature == n else "partial"
 
 
 def _segments(frame: pd.DataFrame, columns: tuple[str, ...]) -> Iterator[tuple[str, str, pd.DataFrame]]:
@@ -189,7 +197,10 @@ def cvr_by_day_table(clicks: pa.Table, *, window_hours: float, alpha: float = 0.
     far (CLT interval clustered on users); ``corrected_cvr`` the eventual rate
     :math:`\hat\pi = \bar y / \bar F` of :class:`~receval.delayed.SurvivalReweighting`
     with its delta-method interval, and ``expected_share_to_come`` :math:`1 - \bar F`, the
-    share of the day's eventual purchases not arrived yet. The curve :math:`\hat F` is the
+    share of the day's eventual purchases not arrived yet. ``final_cvr_prediction_*``: the
+    prediction interval of the rate the day's clicks will show once final (narrower: the
+    final rate shares the noise of the purchases already seen; see
+    :class:`~receval.delayed.EventualRate`). The curve :math:`\hat F` is the
     segment's own (every click day's purchases of the segment), or the overall one where
     the segment has fewer than ``min_purchases`` purchases or its curve is not identified
     (``delay_curve`` is ``own`` or ``all``, ``reason`` says why). ``label_maturity`` is ``mature`` when
@@ -258,9 +269,9 @@ def _dfm_rates(rows: pd.DataFrame, distribution: str | None, window: float, alph
             day_codes, converted, rows["delay_hours"].to_numpy(np.float64, na_value=np.nan),
             rows["elapsed_hours"].to_numpy(np.float64), group_ids=rows["user_id"].to_numpy())
     except ValueError as exc:
-        return {}, f"no dfm rate: {exc}"
+        return {}, f"{DFM_REASON_PREFIX}: {exc}"
     if not rates.fit.converged:
-        return {}, f"no dfm rate: the {distribution} delayed feedback model did not converge"
+        return {}, f"{DFM_REASON_PREFIX}: the {distribution} delayed feedback model did not converge"
     return {days[code]: {"dfm_cvr": float(rates.estimate[i]), "dfm_std_error": _f(rates.std_error[i]),
                          "dfm_ci_low": _f(rates.ci_low[i]), "dfm_ci_high": _f(rates.ci_high[i])}
             for i, code in enumerate(rates.cohorts)}, None
@@ -287,7 +298,9 @@ def _cohort_rates(cohort: pd.DataFrame, curve: DelayCurve | None, window: float,
     return {**row, "corrected_cvr": rate.estimate, "corrected_std_error": _f(rate.std_error),
             "corrected_ci_low": _f(rate.ci_low), "corrected_ci_high": _f(rate.ci_high),
             "expected_share_to_come": 1.0 - rate.arrival_probability,
-            "expected_share_to_come_std_error": rate.arrival_probability_std_error}
+            "expected_share_to_come_std_error": rate.arrival_probability_std_error,
+            "final_cvr_prediction_std_error": _f(rate.prediction_std_error),
+            "final_cvr_prediction_low": _f(rate.prediction_low), "final_cvr_prediction_high": _f(rate.prediction_high)}
 
 
 def _segment_curve(segment_type: str, rows: pd.DataFrame, estimator: DelayDistribution,
@@ -309,7 +322,8 @@ def _segment_curve(segment_type: str, rows: pd.DataFrame, estimator: DelayDistri
 
 
 def delayed_feedback_backtest_table(clicks_at_cut: pa.Table, *, window_hours: float, alpha: float = 0.05,
-                                    min_purchases: int = 50) -> pa.Table:
+                                    min_purchases: int = 50, dfm_distribution: str | None = "weibull",
+                                    ) -> pa.Table:
     r"""A backtest without a simulator: the rates of the clicks before a cut :math:`D`, as
     they stood at :math:`D`, against the final rates their labels give now.
 
@@ -317,9 +331,10 @@ def delayed_feedback_backtest_table(clicks_at_cut: pa.Table, *, window_hours: fl
     curve fitted only on the purchases seen by :math:`D`). Kept are the click days whose
     window was still open at the cut (``label_maturity`` immature or partial there: the
     last :math:`W` of days before :math:`D`), per segment (``all`` and each value of
-    :data:`SEGMENT_COLUMNS`) and per method: ``naive`` (the rate seen at :math:`D`) and
-    ``survival_reweighting`` (the corrected rate), each with its standard error and
-    interval. ``final_cvr`` is the day's rate now, with its CLT standard error clustered on
+    :data:`SEGMENT_COLUMNS`) and per method: ``naive`` (the rate seen at :math:`D`),
+    ``survival_reweighting`` (the corrected rate) and ``dfm`` (the delayed feedback model's
+    rate, fitted on what was seen by :math:`D`; left out when ``dfm_distribution`` is None),
+    each with its standard error and interval. ``final_cvr`` is the day's rate now, with its CLT standard error clustered on
     users, once every click's label is final (else null, with the reason); ``error`` =
     estimate - final, ``relative_error`` = error / final, ``is_covered``: the interval
     holds the final rate. One summary row per segment and method (``click_date`` null)
@@ -335,11 +350,12 @@ def delayed_feedback_backtest_table(clicks_at_cut: pa.Table, *, window_hours: fl
         ``int_delayed__clicks_at_cut``: the columns of ``int_delayed__clicks`` as at the cut
         (see the module docstring), plus ``cut_at``, ``is_converted_now`` (the label now)
         and ``is_label_final`` (that label is final).
-    window_hours, alpha, min_purchases
+    window_hours, alpha, min_purchases, dfm_distribution
         As :func:`cvr_by_day_table`.
     """
     at_cut = cvr_by_day_table(clicks_at_cut, window_hours=window_hours, alpha=alpha,
-                              min_purchases=min_purchases, dfm_distribution=None)
+                              min_purchases=min_purchases, dfm_distribution=dfm_distribution)
+    methods = {m: prefix for m, prefix in BACKTEST_METHODS.items() if m != "dfm" or dfm_distribution is not None}
     if at_cut.num_rows == 0:
         return BACKTEST_SCHEMA.empty_table()
     frame = _clicks_frame(clicks_at_cut, extra=("cut_at", "is_converted_now", "is_label_final"))
@@ -353,12 +369,21 @@ def delayed_feedback_backtest_table(clicks_at_cut: pa.Table, *, window_hours: fl
             continue
         cohort = {column: row[column] for column in ("click_date", "segment_type", "segment_value", "n_clicks")}
         day_final = final[row["click_date"], row["segment_type"], row["segment_value"]]
-        for method, prefix in BACKTEST_METHODS.items():
+        for method, prefix in methods.items():
             rate = {"estimate": row[f"{prefix}_cvr"],
                     **{column: row[f"{prefix}_{column}"] for column in ("std_error", "ci_low", "ci_high")}}
-            reason = row["reason"] if method == "survival_reweighting" else None
+            reason = _method_reason(row["reason"], method)
             days.append({**common, **cohort, "method": method, **rate, **_versus_final(rate, day_final, reason)})
     return pa.Table.from_pylist(days + _backtest_summaries(days, common), schema=BACKTEST_SCHEMA)
+
+
+def _method_reason(reason: str | None, method: str) -> str | None:
+    """The parts of a cvr_by_day row's reason that concern ``method`` (the DFM's start with
+    'no dfm rate'; the naive rate needs none)."""
+    if reason is None or method == "naive":
+        return None
+    parts = [r for r in reason.split("; ") if r.startswith(DFM_REASON_PREFIX) == (method == "dfm")]
+    return "; ".join(parts) or None
 
 
 def _final_rate(cohort: pd.DataFrame, alpha: float) -> MetricResult | None:

@@ -48,6 +48,15 @@ class EventualRate:
     arrival_probability, arrival_probability_std_error : float
         :math:`\\bar F`, the mean probability that an eventual purchase has arrived by
         now, and its standard error from the delay curve.
+    prediction_std_error : float
+        Standard error of ``estimate`` as a prediction of the cohort's own final rate (the
+        share of *these* rows that will have converted once every window has closed): the
+        noise of the purchases still to come and of the curve, without the sampling noise
+        of the purchases already seen, which the final rate shares (0 on a mature cohort).
+    prediction_low, prediction_high : float
+        ``1 - alpha`` prediction interval of that final rate, ``estimate -/+ z *
+        prediction_std_error``, clipped to [``naive``, 1]: the final rate is never below
+        the rate so far.
     n : int
         Rows of the cohort.
     n_groups : int or None
@@ -72,6 +81,9 @@ class EventualRate:
     naive_ci_high: float
     arrival_probability: float
     arrival_probability_std_error: float
+    prediction_std_error: float
+    prediction_low: float
+    prediction_high: float
     n: int
     n_groups: int | None
     n_converted: int
@@ -109,6 +121,23 @@ class SurvivalReweighting:
     cohorts, conservative when it includes this cohort's purchases (they correlate the two
     positively). Rows with :math:`e_i \ge W` have :math:`\hat F = 1` exactly, so a mature
     cohort gets the naive rate, standard error and interval unchanged.
+
+    The interval above is for :math:`\pi`, the rate the cohort's clicks convert at. The
+    cohort's own *final* rate :math:`R = \frac{1}{n}\sum_i Y_i` (:math:`Y_i` the eventual
+    label, :math:`y_i = Y_i A_i` with :math:`A_i \sim Bernoulli(F(e_i))` its arrival) shares
+    the sampling noise of the purchases already seen, so the prediction interval of
+    :math:`R` is narrower. With :math:`R - \hat\pi = \frac{1}{n}\sum_i Y_i (1 - A_i/\bar F)`
+    (true curve), arrivals independent given the labels,
+
+    .. math::
+
+        \widehat{Var}(R - \hat\pi) = \frac{1}{n^2}\Big[\hat\pi \sum_i
+            \frac{F_i (1 - F_i)}{\bar F^2} + \hat\pi (1 - \hat\pi) \sum_i
+            \Big(1 - \frac{F_i}{\bar F}\Big)^2\Big]
+            + \frac{\bar y^2}{\bar F^4}\,\widehat{Var}(\bar F),
+
+    the late purchases' Bernoulli noise, the spread of the rows' arrival probabilities
+    and the curve's term (:math:`\hat\pi` capped at 1).
 
     With ``n_bootstrap > 0`` a percentile bootstrap resamples the cohort's rows (or its
     ``group_ids`` clusters) and, independently, the curve's purchases, and re-estimates
@@ -188,6 +217,8 @@ class SurvivalReweighting:
         rate = naive.value / f_bar
         se = math.sqrt(naive.std_error ** 2 / f_bar ** 2 + naive.value ** 2 * var_f / f_bar ** 4)
         lo, hi = normal_interval(rate, se, self.alpha, (0.0, 1.0))
+        pred_se = _prediction_std_error(min(rate, 1.0), naive.value, f, f_bar, var_f)
+        pred_lo, pred_hi = normal_interval(rate, pred_se, self.alpha, (naive.value, 1.0))
         boot_lo = boot_hi = math.nan
         if self.n_bootstrap:
             _, boot_lo, boot_hi = percentile_interval(
@@ -196,7 +227,8 @@ class SurvivalReweighting:
             estimate=rate, std_error=se, ci_low=lo, ci_high=hi, naive=naive.value,
             naive_std_error=naive.std_error, naive_ci_low=naive.ci_low,
             naive_ci_high=naive.ci_high, arrival_probability=f_bar,
-            arrival_probability_std_error=math.sqrt(var_f), n=int(y.size),
+            arrival_probability_std_error=math.sqrt(var_f), prediction_std_error=pred_se,
+            prediction_low=pred_lo, prediction_high=pred_hi, n=int(y.size),
             n_groups=naive.n_groups, n_converted=int(y.sum()), alpha=self.alpha,
             bootstrap_ci_low=boot_lo, bootstrap_ci_high=boot_hi, n_bootstrap=self.n_bootstrap)
 
@@ -215,6 +247,15 @@ class SurvivalReweighting:
             den = w @ np.append(0.0, sample.cdf(purchase_counts))[step]
             reps[b] = (w @ y) / den if den > 0 else math.nan
         return reps
+
+
+def _prediction_std_error(rate: float, naive: float, f: np.ndarray, f_bar: float, var_f: float) -> float:
+    """Standard error of the corrected rate as a prediction of the cohort's final rate
+    (class docstring): late purchases, spread of the arrival probabilities, curve."""
+    n = f.size
+    late = rate * float((f * (1.0 - f)).sum()) / f_bar ** 2
+    spread = rate * (1.0 - rate) * float(((1.0 - f / f_bar) ** 2).sum())
+    return math.sqrt((late + spread) / n ** 2 + naive ** 2 * var_f / f_bar ** 4)
 
 
 def _arrival_variance(f: np.ndarray, e: np.ndarray, curve: DelayCurve) -> float:

@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import pyarrow as pa
 
+from receval.delayed.marts import maturity_of_counts
 from receval.experiments.analysis import analyze_metric, cuped_effect
 from receval.experiments.bandit import ThompsonSampling
 from receval.experiments.decision import DecisionRule
@@ -28,6 +29,7 @@ from receval.experiments.registry import GUARDRAILS, METRICS, MetricSpec, read_r
 from receval.experiments.results import EffectEstimate, NonInferiorityResult, SRMResult
 from receval.experiments.shadow import ShadowComparison
 from receval.experiments.srm import SampleRatioMismatch, observed_share_intervals
+from receval.metrics.uncertainty import mean_with_clt
 from receval.warehouse import require_finite
 
 __all__ = ["bandit_allocations", "experiment_results", "experiment_scorecard", "guardrail_checks",
@@ -50,7 +52,9 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
     Raw (Welch for means, delta method for ratios) and CUPED side by side, the variance
     reduction CUPED achieved next to the within-arm pre/post correlation, Benjamini-Hochberg
     adjusted p-values across the experiment's metrics (raw and CUPED separately), and the
-    always-valid mSPRT p-value and confidence sequence over daily looks.
+    always-valid mSPRT p-value and confidence sequence over daily looks. Metrics on
+    purchases also carry ``label_maturity``, ``expected_share_to_come`` and the CUPED
+    analysis of their eventual per-user column (``corrected_*``, see ``_delay_correction``).
 
     Parameters
     ----------
@@ -133,16 +137,23 @@ def experiment_results(user_metrics: pa.Table, registry: pa.Table,
 
 def _delay_correction(spec: MetricSpec, name: str, c: dict[str, np.ndarray], t: dict[str, np.ndarray],
                       alpha: float) -> dict:
-    """``label_maturity``, ``expected_share_to_come`` and the ``corrected_*`` CUPED estimate
+    r"""``label_maturity``, ``expected_share_to_come`` and the ``corrected_*`` CUPED estimate
     of a metric on purchases (none for the others): the same analysis on the per-user
-    inverse-arrival weighted column (``purchases_corrected``, ``revenue_corrected``)."""
+    eventual column. ``purchases_corrected`` and ``revenue_corrected`` weight each purchase
+    seen by 1 / the probability it has arrived (unbiased given the delay curve);
+    ``converted_corrected`` (``conversion_rate``) imputes the eventual indicator,
+    :math:`1 - \prod_i (1 - q_i)` over the user's clicks not converted yet with
+    :math:`q_i = \pi (1 - F_i) / (1 - \pi F_i)` and :math:`\pi` the arm's eventual
+    conversion rate per click. That imputation assumes a click's conversion does not depend
+    on the user within the arm, and its standard error leaves out the uncertainty of
+    :math:`\pi` and of the curve."""
     if not spec.depends_on_purchases:
         return {}
     immature = float(c["clicks_immature"].sum() + t["clicks_immature"].sum())
     clicks = float(c["clicks"].sum() + t["clicks"].sum())
-    out = {"label_maturity": "mature" if immature == 0 else "immature" if immature == clicks else "partial"}
+    out = {"label_maturity": maturity_of_counts(immature, clicks)}
     if spec.corrected_column is None:
-        return {**out, "corrected_reason": "a per-user indicator has no inverse-arrival correction"}
+        return {**out, "corrected_reason": "the metric has no eventual per-user column"}
     eventual = np.concatenate([c[spec.corrected_column], t[spec.corrected_column]])
     if not np.isfinite(eventual).all():
         return {**out, "corrected_reason": "no delay curve (int_delayed__click_arrival says why)"}
@@ -388,10 +399,25 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
 # ------------------------------------------------------------------------ interleaving
 def interleaving_results(requests: pa.Table, team_a_model: str, team_b_model: str,
                          alpha: float = 0.05, n_bootstrap: int = 2000, random_state=6) -> pa.Table:
-    """``fct_interleaving_results``: one row per outcome (clicks, purchases) credited to the
+    r"""``fct_interleaving_results``: one row per outcome (clicks, purchases) credited to the
     team that placed the item, from ``int_experiments__interleaved_requests``: per-request
     wins / ties / losses and preference with a user-level cluster-bootstrap interval,
-    per-user preference and the user-level binomial sign test."""
+    per-user preference and the user-level binomial sign test, and the mean per-request
+    credit difference :math:`\bar d = \frac1n \sum_r (a_r - b_r)` over all ``n``
+    interleaved requests with a user-clustered CLT interval
+    (:func:`receval.metrics.uncertainty.mean_with_clt`).
+
+    Purchases still to come: ``label_maturity`` (over the requests' clicks) and
+    ``expected_share_to_come`` (1 - seen / eventual credit), and the eventual credits
+    ``credit_a_corrected`` / ``credit_b_corrected`` (each converted impression weighted by
+    1 / the probability its purchase has arrived, ``purchases_a_corrected`` /
+    ``purchases_b_corrected``) with ``corrected_mean_credit_difference``: being linear in the
+    credits, the weighted difference is unbiased for the eventual one given the delay curve
+    (whose own uncertainty its interval leaves out). Wins, ties, losses and the preference
+    are signs of a per-request difference, which no weighting makes unbiased: they stay on
+    the purchases seen. The click row has nothing to correct (its corrected columns are
+    null).
+    """
     users = _col(requests, "user_id")
     out = []
     for outcome in ("clicks", "purchases"):
@@ -402,9 +428,14 @@ def interleaving_results(requests: pa.Table, team_a_model: str, team_b_model: st
         res = InterleavingAnalysis(alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state) \
             .analyze(a, b, group_ids=users)
         # an outcome no request has (no purchases landed): undefined figures are null, not NaN
-        figures = {k: None if isinstance(x, float) and np.isnan(x) else x for k, x in res.to_dict().items()}
-        out.append(dict(team_a_model=team_a_model, team_b_model=team_b_model, outcome=outcome,
-                        credit_a=float(a.sum()), credit_b=float(b.sum()), **figures))
+        figures = {k: _none_if_nan(x) for k, x in res.to_dict().items()}
+        row = dict(team_a_model=team_a_model, team_b_model=team_b_model, outcome=outcome,
+                   credit_a=float(a.sum()), credit_b=float(b.sum()), **figures,
+                   **_credit_difference(a - b, users, alpha, ""),
+                   label_maturity="mature")
+        if outcome == "purchases":
+            row.update(_interleaving_delay_correction(requests, a, b, users, alpha))
+        out.append(row)
     return pa.Table.from_pylist(out, schema=pa.schema([
         ("team_a_model", pa.string()), ("team_b_model", pa.string()), ("outcome", pa.string()),
         ("credit_a", pa.float64()), ("credit_b", pa.float64()),
@@ -414,25 +445,74 @@ def interleaving_results(requests: pa.Table, team_a_model: str, team_b_model: st
         ("n_users", pa.int64()), ("user_wins", pa.int64()), ("user_ties", pa.int64()),
         ("user_losses", pa.int64()), ("user_preference", pa.float64()), ("p_value", pa.float64()),
         ("alpha", pa.float64()), ("n_bootstrap", pa.int64()),
+        *[(f"{p}mean_credit_difference{k}", pa.float64()) for p in ("", "corrected_") for k in _DIFF_SUFFIXES],
+        ("label_maturity", pa.string()), ("expected_share_to_come", pa.float64()),
+        ("credit_a_corrected", pa.float64()), ("credit_b_corrected", pa.float64()),
     ]))
+
+
+_DIFF_SUFFIXES = ("", "_std_error", "_ci_low", "_ci_high")
+
+
+def _none_if_nan(x):
+    return None if isinstance(x, float) and np.isnan(x) else x
+
+
+def _credit_difference(d: np.ndarray, users: np.ndarray, alpha: float, prefix: str) -> dict:
+    """The mean per-request credit difference a - b with its user-clustered CLT interval."""
+    m = mean_with_clt(d, name="mean_credit_difference", group_ids=users, alpha=alpha)
+    return {f"{prefix}mean_credit_difference{k}": _none_if_nan(float(x)) for k, x in
+            zip(_DIFF_SUFFIXES, (m.value, m.std_error, m.ci_low, m.ci_high))}
+
+
+def _interleaving_delay_correction(requests: pa.Table, a: np.ndarray, b: np.ndarray, users: np.ndarray,
+                                   alpha: float) -> dict:
+    """The purchases row's maturity, share to come and inverse-arrival weighted credits."""
+    immature = float(_col(requests, "clicks_immature").astype(float).sum())
+    clicks = float(_col(requests, "clicks_a").astype(float).sum() + _col(requests, "clicks_b").astype(float).sum())
+    out = {"label_maturity": maturity_of_counts(immature, clicks)}
+    a_c = _col(requests, "purchases_a_corrected").astype(float)
+    b_c = _col(requests, "purchases_b_corrected").astype(float)
+    if not (np.isfinite(a_c).all() and np.isfinite(b_c).all()):
+        return out  # no delay curve (int_delayed__click_arrival says why)
+    eventual = float(a_c.sum() + b_c.sum())
+    # sums in another order: clip the rounding of a mature outcome's 1 - 1 below 0
+    out["expected_share_to_come"] = max(0.0, 1.0 - float(a.sum() + b.sum()) / eventual) if eventual > 0 else None
+    return {**out, "credit_a_corrected": float(a_c.sum()), "credit_b_corrected": float(b_c.sum()),
+            **_credit_difference(a_c - b_c, users, alpha, "corrected_")}
 
 
 # ---------------------------------------------------------------------------- bandits
 def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: float = 0.05,
                        n_samples: int = 20000, random_state=6, alpha: float = 0.05) -> pa.Table:
-    """``fct_bandit_allocations``: one row per experiment x reward x variant (arm).
+    r"""``fct_bandit_allocations``: one row per experiment x reward x variant (arm).
 
     Thompson sampling over each experiment's variants: Beta-Bernoulli for ``click``
     (clicked impressions / impressions) and ``purchase`` (users with a purchase / users),
     Normal for ``revenue`` (per-user revenue). Posterior, P(best) with its Monte Carlo SE,
     and the recommended allocation (each arm at least ``min_share``); the credible
     intervals have posterior probability ``1 - alpha``.
+
+    Purchases still to come: ``label_maturity`` (over the experiment's window clicks) and
+    ``expected_share_to_come`` (1 - seen / eventual) per experiment x reward. Where the
+    reward is on purchases and not mature, the arm is allocated on its eventual per-user
+    figures (``estimator`` ``delay_corrected``), the allocation to use, as
+    ``rpt_experiment_scorecard`` decides on the corrected estimate: ``purchase`` on
+    :math:`\sum` ``converted_corrected`` (the imputed eventual indicators) as fractional
+    successes, a Beta posterior with fractional pseudo-counts; ``revenue`` on
+    ``revenue_corrected`` (each purchase seen weighted by 1 / the probability it has
+    arrived). Neither posterior carries the uncertainty of the delay curve (nor, for
+    ``purchase``, of the imputation's per-click rate). Mature, or without a delay curve,
+    the rows are on the figures seen (``estimator`` ``observed``).
     """
     variants = read_registry(registry).variants
     exp_col = _col(user_metrics, "experiment_id").astype(object)
     var_col = _col(user_metrics, "variant").astype(object)
     clicks, imps = _col(user_metrics, "clicks").astype(float), _col(user_metrics, "impressions").astype(float)
     conv, rev = _col(user_metrics, "converted").astype(float), _col(user_metrics, "revenue").astype(float)
+    immature = _col(user_metrics, "clicks_immature").astype(float)
+    eventual = {"purchase": (conv, _col(user_metrics, "converted_corrected").astype(float)),
+                "revenue": (rev, _col(user_metrics, "revenue_corrected").astype(float))}
     out = []
     for exp in sorted(variants):
         names = [v["name"] for v in variants[exp]]
@@ -441,14 +521,29 @@ def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: fl
             continue
         ts = ThompsonSampling(min_share=min_share, n_samples=n_samples, random_state=random_state,
                               alpha=alpha)
+        in_exp = np.logical_or.reduce(masks)
+        n_immature, n_clicks = immature[in_exp].sum(), clicks[in_exp].sum()
+        maturity = maturity_of_counts(n_immature, n_clicks)
+        delay = {"click": ("mature", None, "observed")}
+        values = {}
+        for reward, (seen, corrected) in eventual.items():
+            share, estimator, values[reward] = None, "observed", seen
+            if np.isfinite(corrected[in_exp]).all():
+                total = corrected[in_exp].sum()
+                # sums in another order: clip the rounding of a mature reward's 1 - 1 below 0
+                share = max(0.0, 1.0 - seen[in_exp].sum() / total) if total > 0 else None
+                if maturity != "mature":
+                    estimator, values[reward] = "delay_corrected", corrected
+            delay[reward] = (maturity, share, estimator)
         allocs = {
             "click": (ts.allocate_binary([clicks[m].sum() for m in masks], [imps[m].sum() for m in masks],
                                          arms=names), "impression"),
-            "purchase": (ts.allocate_binary([conv[m].sum() for m in masks], [float(m.sum()) for m in masks],
-                                            arms=names), "user"),
-            "revenue": (ts.allocate_normal([rev[m] for m in masks], arms=names), "user"),
+            "purchase": (ts.allocate_binary([values["purchase"][m].sum() for m in masks],
+                                            [float(m.sum()) for m in masks], arms=names), "user"),
+            "revenue": (ts.allocate_normal([values["revenue"][m] for m in masks], arms=names), "user"),
         }
         for reward, (al, unit) in allocs.items():
+            label_maturity, share, estimator = delay[reward]
             for i, name in enumerate(al.arms):
                 post = al.posterior[i]
                 p1, p2 = (post["alpha"], post["beta"]) if al.family == "beta" else (post["mean"], post["sd"])
@@ -459,6 +554,7 @@ def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: fl
                     credible_low=al.credible_low[i], credible_high=al.credible_high[i], alpha=al.alpha,
                     prob_best=al.prob_best[i], prob_best_std_error=al.prob_best_std_error[i],
                     allocation=al.allocation[i], min_share=al.min_share, n_samples=al.n_samples,
+                    label_maturity=label_maturity, expected_share_to_come=share, estimator=estimator,
                 ))
     return pa.Table.from_pylist(out, schema=pa.schema([
         ("experiment_id", pa.string()), ("reward", pa.string()), ("variant", pa.string()),
@@ -468,6 +564,7 @@ def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: fl
         ("credible_low", pa.float64()), ("credible_high", pa.float64()), ("alpha", pa.float64()),
         ("prob_best", pa.float64()), ("prob_best_std_error", pa.float64()),
         ("allocation", pa.float64()), ("min_share", pa.float64()), ("n_samples", pa.int64()),
+        ("label_maturity", pa.string()), ("expected_share_to_come", pa.float64()), ("estimator", pa.string()),
     ]))
 
 

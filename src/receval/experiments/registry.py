@@ -25,14 +25,16 @@ class MetricSpec:
     denominator: str | None = None
     pre_denominator: str | None = None
     depends_on_purchases: bool = False  # purchases may still arrive after the data's end
-    corrected_column: str | None = None  # its eventual value, inverse-arrival weighted
+    corrected_column: str | None = None  # its eventual value (inverse-arrival weighted, or imputed)
 
 
 METRICS: dict[str, MetricSpec] = {
     "ctr": MetricSpec("ratio", "clicks", "pre_clicks", "impressions", "pre_impressions"),
     "clicks_per_user": MetricSpec("mean", "clicks", "pre_clicks"),
-    # a per-user indicator has no unbiased inverse-arrival correction: flagged, not corrected
-    "conversion_rate": MetricSpec("mean", "converted", "pre_converted", depends_on_purchases=True),
+    # a per-user indicator has no unbiased inverse-arrival correction: its eventual value is
+    # imputed (converted_corrected, a model of the clicks still to convert)
+    "conversion_rate": MetricSpec("mean", "converted", "pre_converted", depends_on_purchases=True,
+                                  corrected_column="converted_corrected"),
     "purchases_per_user": MetricSpec("mean", "purchases", "pre_purchases", depends_on_purchases=True,
                                      corrected_column="purchases_corrected"),
     "revenue_per_user": MetricSpec("mean", "revenue", "pre_revenue", depends_on_purchases=True,

@@ -1,4 +1,4 @@
-"""Every estimator for every target policy, reward and slice of a logged-slot table.
+r"""Every estimator for every target policy, reward and slice of a logged-slot table.
 
 The kernel behind the ``fct_policy_value_estimates`` mart: it takes the rows of
 ``int_cf__policy_slots`` (one per target policy x logged slot) as an Arrow table and
@@ -14,9 +14,41 @@ probability there 0 or 1: the logged item at the logged position, or not), PBM w
 examination-weighted propensities ``p_log_examined`` / ``p_target_examined`` (its
 per-list value divided by the list's slots, to stay per slot).
 
+Rewards: ``click`` (mature click labels), ``purchase`` and ``revenue`` (mature conversion
+labels only: a purchase still to come would count as none), and the delay-corrected
+``purchase_corrected`` and ``revenue_corrected`` on every slot whose conversions have landed,
+mature or not. A corrected reward weights each purchase seen by the inverse of the
+probability that it has arrived by the data's end (``arrival_probability`` =
+:math:`\hat F(e_i)` of its click, ``int_delayed__click_arrival``):
+:math:`\tilde y_i = y_i / \hat F(e_i)` where :math:`y_i > 0`, else 0, and :math:`\tilde y_i = y_i`
+on a mature slot (its label is final). Given the curve, :math:`E[\tilde y_i] = \pi_i`, the
+slot's eventual reward, whatever the slot (Horvitz-Thompson), so every estimator that is
+unbiased for a policy's value with the eventual rewards (IPS, DR, and SNIPS / SNDR up to
+their usual ratio bias) stays so with :math:`\tilde y`. They are estimated only on cells
+with at least one immature slot (on a mature cell they equal the plain rows exactly).
+The overall cell of a corrected reward has no bootstrap (the analytic interval only: a
+bootstrap of every policy's corrected rewards costs about a third of the node on the
+default world). A cell with a slot whose corrected reward is unknown -- an immature clicked slot without an
+arrival probability (the curve is not identified; ``int_delayed__click_arrival`` says why)
+or a purchase whose arrival probability is 0 -- gets one row of nulls per slot estimator
+(``n_slots`` 0), not an estimate; those slots are left out of the reward model.
+Their standard errors add the delay curve's own error as a bound: if every slot's
+:math:`\hat F` moved by its standard error :math:`s_i` together (errors perfectly
+correlated, the worst case, Cauchy-Schwarz), :math:`\tilde y_i` would move by
+:math:`\tilde y_i s_i / \hat F_i` and an IPS estimate by :math:`|\hat V| \rho`,
+:math:`\rho = \sum w_i \tilde y_i s_i / \hat F_i \,/\, \sum w_i \tilde y_i` over the cell's
+supported slots (:math:`w_i = p_{target} / p_{log}`); :math:`(\hat V \rho)^2` is added to the
+squared standard error of every estimator of the cell (exact to first order for IPS and
+SNIPS, the same relative shift for DM / DR / SNDR) and the Wald interval rebuilt from it.
+``label_maturity`` (``receval.delayed.marts.label_maturity`` of the
+cell's slots that the reward reads: mature for the plain rewards, which read mature labels
+only) and ``expected_share_to_come`` (corrected rows: :math:`1 - \sum y / \sum \tilde y`
+over the cell's supported slots) go with every row.
+
 Reward model (DM, DR, SNDR): a cross-fitted :class:`receval.ope.RewardModel` of the reward
 on the slot's position (the action) and the request's context (surface, device), fitted once
-per reward on the distinct logged slots. It does not depend on the item, so for a target
+per reward on the distinct logged slots (a corrected reward: on every slot where it is
+defined). It does not depend on the item, so for a target
 that fills every position of the list, ``q_hat(x, pi) = q_hat(x, position)`` exactly at each
 slot (the target's mass at a position sums to 1 whatever items it puts there): DR stays
 unbiased with the logged propensities, and DM shows what ignoring the items costs.
@@ -32,6 +64,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from receval import _validation as v
+from receval.delayed.marts import label_maturity
+from receval.metrics.uncertainty import normal_interval
 from receval.ope.direct import DirectMethod, RewardModel
 from receval.ope.doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
 from receval.ope.ips import IPS, SNIPS
@@ -39,7 +73,11 @@ from receval.ope.ranking import PositionBasedIPS
 from receval.ope.replay import Replay
 from receval.warehouse import require_finite
 
+#: the plain rewards, on mature labels only
 REWARDS = ("click", "purchase", "revenue")
+#: delay-corrected reward -> the plain reward it weights by 1 / arrival_probability
+CORRECTED = {"purchase_corrected": "purchase", "revenue_corrected": "revenue"}
+ALL_REWARDS = (*REWARDS, *CORRECTED)
 #: estimators on every supported slot (a cell without any gets a row of nulls for each)
 SLOT_ESTIMATORS = ("ips", "clipped_ips", "snips", "dm", "dr", "sndr")
 #: label maturity column each reward needs (immature labels are excluded)
@@ -47,17 +85,18 @@ MATURITY = {"click": "is_click_label_mature", "purchase": "is_label_mature", "re
 CONTEXT = ("surface", "device")
 FLAGS = ("has_support", "is_exploration", "is_click_label_mature", "is_label_mature")
 INPUT_COLUMNS = ("policy_id", "event_id", "request_id", "position", "impression_date", *CONTEXT, "p_log",
-                 "propensity_source", "p_target", *FLAGS, "p_log_examined", "p_target_examined", *REWARDS)
+                 "propensity_source", "p_target", *FLAGS, "p_log_examined", "p_target_examined", *REWARDS,
+                 "arrival_probability", "arrival_probability_std_error")
 _TEXT = ("policy_id", "estimator", "reward", "day", "segment")
 _COUNTS = ("n_bootstrap", "n_slots", "n_requests", "n_slots_unsupported")
 OUTPUT_COLUMNS = (
     *_TEXT, "estimate", "std_error", "ci_low", "ci_high",
     "bootstrap_ci_low", "bootstrap_ci_high", "n_bootstrap", "alpha", "n_slots", "n_requests",
     "n_slots_unsupported", "unsupported_mass", "share_estimated_propensity", "effective_sample_size",
-    "max_weight", "mean_weight", "clip",
+    "max_weight", "mean_weight", "clip", "label_maturity", "expected_share_to_come",
 )
 # Typed even when empty (a landing zone without propensities): the mart keeps its column types.
-OUTPUT_SCHEMA = pa.schema([(c, pa.string() if c in _TEXT else pa.int64() if c in _COUNTS else pa.float64())
+OUTPUT_SCHEMA = pa.schema([(c, pa.string() if c in (*_TEXT, "label_maturity") else pa.int64() if c in _COUNTS else pa.float64())
                            for c in OUTPUT_COLUMNS])
 
 
@@ -95,7 +134,9 @@ def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: in
     "gbm", "auto") on the same features. Folds keep whole requests together.
 
     Returns a frame indexed by event_id with one column ``q_<reward>`` per reward (NaN where
-    the reward's label is immature).
+    the reward's label is immature). A corrected reward (a column of :data:`CORRECTED`, see
+    :func:`corrected_rewards`) is fitted on every slot where it is defined; without the
+    column its ``q`` is NaN.
     """
     distinct = slots.drop_duplicates("event_id").reset_index(drop=True)
     out = pd.DataFrame(index=pd.Index(distinct["event_id"], name="event_id"))
@@ -110,10 +151,13 @@ def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: in
     req_codes = pd.factorize(distinct["request_id"], sort=True)[0]
     fold = np.random.default_rng(random_state).integers(0, n_folds, req_codes.max() + 1)[req_codes]
     x = _context_features(distinct) if model != "cell" else None
-    for reward in REWARDS:
+    for reward in ALL_REWARDS:
         q = np.full(len(distinct), np.nan)
-        # a null reward is unobserved (no conversions log): left out like an immature one
-        mature = distinct[MATURITY[reward]].fillna(False).to_numpy(bool) & distinct[reward].notna().to_numpy()
+        if reward in CORRECTED:   # defined on immature slots too; NaN where unknown
+            mature = (distinct[reward].notna().to_numpy() if reward in distinct
+                      else np.zeros(len(distinct), bool))
+        else:   # a null reward is unobserved (no conversions log): left out like an immature one
+            mature = distinct[MATURITY[reward]].fillna(False).to_numpy(bool) & distinct[reward].notna().to_numpy()
         if mature.sum() >= 2 * n_folds and distinct.loc[mature, "request_id"].nunique() >= n_folds:
             sub = distinct[mature]
             r = sub[reward].to_numpy(np.float64)
@@ -128,6 +172,39 @@ def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: in
                 q[mature] = pred[np.arange(len(sub)), a]
         out[f"q_{reward}"] = q
     return out
+
+
+def corrected_rewards(frame: pd.DataFrame) -> pd.DataFrame:
+    r"""The slots with the :data:`CORRECTED` reward columns added, from ``arrival_probability``.
+
+    ``<reward>_corrected`` is the reward itself on a mature slot and where it is 0 (no
+    purchase), and ``reward / arrival_probability`` where the purchase is positive on an
+    immature slot; null where the plain reward is null (no conversions landed) and NaN where
+    it is unknown: an immature slot with a purchase whose arrival probability is null or 0,
+    or an immature clicked slot without an arrival probability (the curve is not
+    identified, so whether a purchase is still to come is not known). ``corrected_unknown``
+    flags those slots. ``arrival_relative_error`` is :math:`s_i / \hat F_i` (the curve's
+    standard error of the arrival probability over it) where the reward is weighted, else
+    0. Without an ``arrival_probability`` column the frame comes back as is.
+    """
+    if "arrival_probability" not in frame:
+        return frame
+    frame = frame.copy()
+    arrival = frame["arrival_probability"].to_numpy(np.float64, na_value=np.nan)
+    immature = ~frame["is_label_mature"].to_numpy(bool)
+    bought = frame["purchase"].to_numpy(np.float64, na_value=np.nan) > 0
+    clicked = frame["click"].to_numpy(np.float64, na_value=np.nan) > 0
+    unknown = immature & ((bought & ~(arrival > 0)) | (clicked & np.isnan(arrival)))
+    weight = np.where(immature & bought & (arrival > 0), arrival, 1.0)
+    for reward, base in CORRECTED.items():
+        raw = frame[base].to_numpy(np.float64, na_value=np.nan)
+        frame[reward] = np.where(unknown, np.nan, raw / weight)
+    frame["corrected_unknown"] = unknown & frame["purchase"].notna().to_numpy()
+    weighted = immature & bought & (arrival > 0)
+    se = (frame["arrival_probability_std_error"].to_numpy(np.float64, na_value=np.nan)
+          if "arrival_probability_std_error" in frame else np.zeros(len(frame)))
+    frame["arrival_relative_error"] = np.where(weighted, np.nan_to_num(se) / np.where(weighted, arrival, 1.0), 0.0)
+    return frame
 
 
 def _groups(codes: np.ndarray):
@@ -162,11 +239,19 @@ class _Slots:
         self.flags = {c: frame[c].to_numpy(bool) for c in ("has_support", "is_exploration")}
         self.flags["estimated"] = (frame["propensity_source"] == "estimated").to_numpy(bool)
         at = q.index.get_indexer(frame["event_id"])   # the reward model's row of each slot, -1 if none
-        for reward in REWARDS:
+        self.rewards = tuple(r for r in ALL_REWARDS if r in frame)
+        for reward in self.rewards:
             self.values[reward] = frame[reward].to_numpy(np.float64)
             self.values[f"q_{reward}"] = np.where(at >= 0, q[f"q_{reward}"].to_numpy()[at], np.nan)
-            # a null reward is unobserved: left out like an immature one
-            self.flags[f"has_{reward}"] = frame[MATURITY[reward]].to_numpy(bool) & frame[reward].notna().to_numpy()
+            if reward in CORRECTED:   # every slot whose conversions landed, mature or not
+                self.flags[f"has_{reward}"] = frame[CORRECTED[reward]].notna().to_numpy()
+            else:   # a null reward is unobserved: left out like an immature one
+                self.flags[f"has_{reward}"] = frame[MATURITY[reward]].to_numpy(bool) & frame[reward].notna().to_numpy()
+        for name in MATURITY.values():
+            self.flags[name] = frame[name].to_numpy(bool)
+        if "corrected_unknown" in frame:
+            self.flags["corrected_unknown"] = frame["corrected_unknown"].to_numpy(bool)
+            self.values["arrival_relative_error"] = frame["arrival_relative_error"].to_numpy(np.float64)
 
     def cells(self, rows: np.ndarray, min_requests: int):
         """(day, segment, rows) for the overall cell of ``rows``, each day and each surface."""
@@ -187,6 +272,9 @@ def _to_frame(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     table = table.select([c for c in table.column_names if c in INPUT_COLUMNS])
+    for name in ("arrival_probability", "arrival_probability_std_error"):   # float even when all null
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, pc.cast(table[name], pa.float64()))
     for name in FLAGS:
         if name in table.column_names:
             table = table.set_column(table.column_names.index(name), name, pc.fill_null(table[name], False))
@@ -271,6 +359,34 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
     return rows
 
 
+def _with_curve_error(s: _Slots, cell: np.ndarray, reward: str, rows: list[dict], alpha: float) -> list[dict]:
+    """The cell's corrected-reward rows with the delay curve's error bound added to their
+    standard errors (module docstring) and their Wald intervals rebuilt."""
+    sup = cell[s.flags["has_support"][cell]]
+    wy = s.values["p_target"][sup] / s.values["p_log"][sup] * s.values[reward][sup]
+    total = float(wy.sum())
+    rho = float((wy * s.values["arrival_relative_error"][sup]).sum()) / total if total > 0 else 0.0
+    out = []
+    for row in rows:
+        if rho > 0 and np.isfinite(row["estimate"]) and np.isfinite(row["std_error"]):
+            se = math.sqrt(row["std_error"] ** 2 + (row["estimate"] * rho) ** 2)
+            lo, hi = normal_interval(row["estimate"], se, alpha)
+            row = {**row, "std_error": se, "ci_low": lo, "ci_high": hi}
+        out.append(row)
+    return out
+
+
+def _share_to_come(s: _Slots, cell: np.ndarray, reward: str) -> float | None:
+    """1 - (reward seen) / (corrected reward) over the cell's supported slots: the expected
+    share of their eventual reward still to come (None when the corrected total is 0)."""
+    sup = cell[s.flags["has_support"][cell]]
+    weighted = float(s.values[reward][sup].sum())
+    if weighted <= 0:
+        return None
+    # other sums, other rounding: clip a mature cell's 1 - 1 at 0
+    return max(0.0, 1.0 - float(s.values[CORRECTED[reward]][sup].sum()) / weighted)
+
+
 def estimate_policy_values(
     table: pa.Table | pd.DataFrame,
     *,
@@ -290,7 +406,8 @@ def estimate_policy_values(
         ``int_cf__policy_slots``: policy_id, event_id, request_id, position,
         impression_date, surface, device, p_log, propensity_source, p_target, has_support,
         is_exploration, p_log_examined, p_target_examined, click, purchase, revenue,
-        is_click_label_mature, is_label_mature.
+        is_click_label_mature, is_label_mature, and optionally arrival_probability (the
+        click's, null for an unclicked slot; without the column there are no corrected rows).
     clip : float
         Threshold of clipped IPS.
     alpha : float
@@ -311,6 +428,7 @@ def estimate_policy_values(
     -------
     pyarrow.Table
         One row per (policy_id, estimator, reward, day, segment); columns OUTPUT_COLUMNS.
+        The corrected rewards have rows only on cells with an immature slot.
     """
     require_finite(table, "int_cf__policy_slots")
     frame = _to_frame(table)
@@ -318,6 +436,7 @@ def estimate_policy_values(
     frame = frame.sort_values(["policy_id", "event_id"], kind="stable").reset_index(drop=True)
     if frame.empty:
         return OUTPUT_SCHEMA.empty_table()
+    frame = corrected_rewards(frame)
     q = fit_reward_models(frame[frame["has_support"]], n_folds=n_folds, random_state=random_state,
                           model=reward_model)
     s = _Slots(frame, q)
@@ -326,14 +445,28 @@ def estimate_policy_values(
         if code < 0:   # a null policy_id
             continue
         policy = s.labels["policy_id"][code]
-        for reward in REWARDS:
+        for reward in s.rewards:
             labelled = at[s.flags[f"has_{reward}"][at]]
             if labelled.size == 0:
                 continue
+            mature = s.flags[MATURITY[CORRECTED.get(reward, reward)]]
             for day, segment, cell in s.cells(labelled, min_requests):
-                rows += _cell_rows(s, cell, policy, reward, day, segment, clip=clip, alpha=alpha,
-                                   n_bootstrap=n_bootstrap if (day == "all" and segment == "all") else 0,
-                                   random_state=random_state, min_requests=min_requests)
+                kw = dict(clip=clip, alpha=alpha, n_bootstrap=n_bootstrap if (day == "all" and segment == "all") else 0,
+                          random_state=random_state, min_requests=min_requests)
+                extra: dict[str, Any] = {"label_maturity": label_maturity(mature[cell]), "expected_share_to_come": None}
+                if reward not in CORRECTED:
+                    cell_rows = _cell_rows(s, cell, policy, reward, day, segment, **kw)
+                elif mature[cell].all():   # the plain row says it: corrected = naive exactly
+                    continue
+                elif s.flags["corrected_unknown"][cell].any():
+                    cell_rows = [{**_nan_row(policy, name, reward, day, segment, alpha,
+                                             clip if name == "clipped_ips" else None), "n_slots": 0, "n_requests": 0}
+                                 for name in SLOT_ESTIMATORS]
+                else:
+                    cell_rows = _with_curve_error(s, cell, reward, _cell_rows(
+                        s, cell, policy, reward, day, segment, **{**kw, "n_bootstrap": 0}), alpha)
+                    extra["expected_share_to_come"] = _share_to_come(s, cell, reward)
+                rows += [{**row, **extra} for row in cell_rows]
     out = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
     for col in _COUNTS:
         out[col] = out[col].fillna(0).astype(np.int64)

@@ -260,3 +260,39 @@ def test_backtest_without_purchase_at_the_cut_is_empty_and_typed():
     no_purchase = clicks([(DAY1, 1, "ios", None, 10.0), (DAY2, 2, "ios", None, 3.0)])
     table = delayed_feedback_backtest_table(as_cut(no_purchase, [True, True]), window_hours=WINDOW)
     assert table.equals(BACKTEST_SCHEMA.empty_table())
+
+
+def exponential_cut(n_per_day: int = 3000, rate: float = 0.1, mean_delay: float = 4.0, seed: int = 3):
+    """Clicks of three days cut 2, 10 and 30 h after them (window 30 h), purchases after an
+    exponential delay: the clicks as they stood at the cut, with their final labels."""
+    rng = np.random.default_rng(seed)
+    rows, now = [], []
+    for day, elapsed in ((DAY1, 30.0), (DAY2, 10.0), (dt.date(2026, 9, 3), 2.0)):
+        for user in range(n_per_day):
+            delay = rng.exponential(mean_delay) if rng.random() < rate else None
+            converts = delay is not None and delay <= 30.0
+            rows.append((day, len(now), "ios", delay if converts and delay <= elapsed else None, elapsed))
+            now.append(converts)
+    return as_cut(clicks(rows), now)
+
+
+def test_backtest_dfm_is_the_cvr_by_day_dfm_at_the_cut():
+    at_cut = exponential_cut()
+    table = delayed_feedback_backtest_table(at_cut, window_hours=30.0, dfm_distribution="exponential")
+    rows = by_key(table, "click_date", "segment_type", "segment_value", "method")
+    by_day = by_key(cvr_by_day_table(at_cut, window_hours=30.0, dfm_distribution="exponential"),
+                    "click_date", "segment_type", "segment_value")
+    young = dt.date(2026, 9, 3)
+    for day in (DAY2, young):
+        dfm, expected = rows[day, "all", "all", "dfm"], by_day[day, "all", "all"]
+        assert (dfm["estimate"], dfm["std_error"], dfm["ci_low"]) == (
+            expected["dfm_cvr"], expected["dfm_std_error"], expected["dfm_ci_low"])
+        assert dfm["reason"] is None and dfm["final_cvr"] == rows[day, "all", "all", "naive"]["final_cvr"]
+    # the true delay law: the DFM recovers the youngest day (2 h of a 4 h mean delay seen)
+    naive = rows[young, "all", "all", "naive"]
+    assert naive["relative_error"] < -0.4
+    assert abs(rows[young, "all", "all", "dfm"]["relative_error"]) < 0.1
+    assert rows[None, "all", "all", "dfm"]["n_days"] == 2
+    # without a delay law the method is left out
+    plain = delayed_feedback_backtest_table(at_cut, window_hours=30.0, dfm_distribution=None)
+    assert set(plain.column("method").to_pylist()) == {"naive", "survival_reweighting"}

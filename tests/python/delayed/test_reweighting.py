@@ -89,6 +89,29 @@ def test_one_elapsed_time_gives_the_curves_standard_error():
     assert res.arrival_probability_std_error == pytest.approx(at.std_error[0], rel=1e-12)
 
 
+def test_prediction_interval_of_one_elapsed_time_by_hand():
+    """Every row 30 h old: F_i = F, so Var(R - pi_hat) = pi (1 - F) / (F n) + the curve's term."""
+    elapsed, delay = clicks(np.random.default_rng(2), per_day=5_000)
+    seen = (delay <= WINDOW) & (delay <= elapsed)
+    curve = DelayDistribution(window=WINDOW).estimate_delay(delay[seen], elapsed[seen])
+    converted = [1] * 90 + [0] * 910
+    res = SurvivalReweighting().estimate_eventual_rate(converted, [30.0] * 1000, curve)
+    f, var_f = res.arrival_probability, res.arrival_probability_std_error ** 2
+    pi = 0.09 / f
+    assert res.prediction_std_error == pytest.approx(
+        np.sqrt(pi * (1 - f) / (f * 1000) + 0.09 ** 2 * var_f / f ** 4), rel=1e-12)
+    assert res.prediction_low > 0.09   # not clipped at the rate so far
+    assert res.prediction_low == pytest.approx(res.estimate - 1.959963984540054 * res.prediction_std_error)
+    # the final rate shares the seen purchases' noise: the prediction interval is narrower
+    assert res.prediction_std_error < 0.6 * res.std_error
+
+
+def test_prediction_interval_never_below_the_rate_so_far():
+    elapsed, delay = clicks(np.random.default_rng(6), per_day=300)
+    res, _ = fit(elapsed, delay, elapsed < 0.5 * DAY)
+    assert res.prediction_low >= res.naive and res.prediction_high <= 1.0
+
+
 def test_mature_cohort_is_unchanged():
     rng = np.random.default_rng(3)
     elapsed, delay = clicks(rng, per_day=5_000)
@@ -101,6 +124,8 @@ def test_mature_cohort_is_unchanged():
     assert res.arrival_probability == 1.0 and res.arrival_probability_std_error == 0.0
     assert (res.estimate, res.std_error, res.ci_low, res.ci_high) == (
         res.naive, res.naive_std_error, res.naive_ci_low, res.naive_ci_high)
+    # its labels are final: nothing left to predict
+    assert (res.prediction_std_error, res.prediction_low, res.prediction_high) == (0.0, res.naive, res.naive)
 
 
 def test_no_delay_changes_nothing():
@@ -155,3 +180,24 @@ def test_rate_argument_errors(curve):
                           ({"random_state": "x"}, "`random_state`")]:
         with pytest.raises(ValueError, match=match):
             SurvivalReweighting(**kwargs)
+
+
+@pytest.mark.slow
+def test_prediction_interval_covers_the_cohorts_own_final_rate():
+    """2,000 replications: the prediction interval covers the realised final rate of the
+    cohort (its attributed purchases once every window has closed) 93-97% of the time at
+    ages 0-1, 1-2 and 3-4 days, with standardised errors of unit spread (measured: 0.9455,
+    0.9455, 0.9485; sd 1.02, 1.01, 1.00)."""
+    rng = np.random.default_rng(11)
+    covered, z = {0: [], 1: [], 3: []}, {0: [], 1: [], 3: []}
+    for _ in range(2000):
+        elapsed, delay = clicks(rng, per_day=5_000)
+        for age in covered:
+            cohort = (elapsed >= age * DAY) & (elapsed < (age + 1) * DAY)
+            res, attributed = fit(elapsed, delay, cohort)
+            final = attributed[cohort].mean()
+            covered[age].append(res.prediction_low <= final <= res.prediction_high)
+            z[age].append((res.estimate - final) / res.prediction_std_error)
+    for age in covered:
+        assert 0.93 <= np.mean(covered[age]) <= 0.97, (age, np.mean(covered[age]))
+        assert 0.9 < np.std(z[age]) < 1.1, (age, np.std(z[age]))
