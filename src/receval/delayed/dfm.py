@@ -49,7 +49,6 @@ KDD '14, 1097-1105.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,24 +60,13 @@ from scipy.sparse import linalg as sparse_linalg
 from receval import _validation as v
 from receval.delayed._dfm_likelihood import Likelihood, inverse, newton_polish
 from receval.delayed.survival import DAY
-from receval.metrics.uncertainty import normal_interval
+from receval.metrics.uncertainty import normal_interval, single_blas_thread
 
 __all__ = ["DELAY_DISTRIBUTIONS", "DelayedFeedbackModel", "DelayedFeedbackFit", "CohortRates"]
 
 DELAY_DISTRIBUTIONS = ("exponential", "weibull")
 _LOGIT_CAP = 40.0  # logit of a probability fixed at 1 (a cohort converted entirely)
 _LOG_SHAPE_BOUND = 6.0  # the Weibull shape stays within [exp(-6), exp(6)] = [0.0025, 403]
-
-
-def _one_blas_thread():
-    """One BLAS thread while fitting: the problem is small (tens of parameters), and a
-    threaded BLAS on a busy machine makes each L-BFGS-B step milliseconds slower.
-    threadpoolctl comes with scikit-learn; without it, nothing changes."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 # ---------------------------------------------------------------------- results
@@ -413,7 +401,9 @@ class DelayedFeedbackModel:
         bounds = [(None, None)] * lik.n_params
         if weibull:
             bounds[-1] = (-_LOG_SHAPE_BOUND, _LOG_SHAPE_BOUND)
-        with _one_blas_thread():
+        # one BLAS thread: the problem is small (tens of parameters), and a threaded BLAS on a
+        # busy machine makes each L-BFGS-B step milliseconds slower
+        with single_blas_thread():
             res = optimize.minimize(mean_nll, start, jac=True, method="L-BFGS-B", bounds=bounds,
                                     options={"maxiter": self.max_iter, "ftol": 1e-14, "gtol": 1e-9})
             # a Weibull shape at its bound (every delay nearly the same) stays fixed there

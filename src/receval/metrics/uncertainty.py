@@ -117,7 +117,7 @@ def map_batches(fn: Callable[[np.ndarray], Any], batches, n_threads: int | None 
     n_threads = min(2, os.cpu_count() or 1) if n_threads is None else n_threads
     if n_threads <= 1:
         return [fn(b) for b in batches]
-    with ThreadPoolExecutor(n_threads) as pool, _blas_threads().limit(limits=1, user_api="blas"):
+    with ThreadPoolExecutor(n_threads) as pool, single_blas_thread():
         futures, out = [], []
         for b in batches:  # keep at most 2 * n_threads batches in flight (memory)
             futures.append(pool.submit(fn, b))
@@ -131,6 +131,13 @@ def map_batches(fn: Callable[[np.ndarray], Any], batches, n_threads: int | None 
 def _blas_threads():
     from threadpoolctl import ThreadpoolController
     return ThreadpoolController()
+
+
+def single_blas_thread():
+    """Context manager: BLAS on one thread inside it. Small products gain nothing from
+    threads on a busy machine, and a product's rounding then does not depend on the
+    thread count."""
+    return _blas_threads().limit(limits=1, user_api="blas")
 
 
 def bootstrap_over_groups(statistic: Callable[[np.ndarray], Any], group_ids: Any,

@@ -102,10 +102,6 @@ class BaseEstimator:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._params()})"
 
-    def _rng(self) -> np.random.Generator:
-        # an int seed gives the same bootstrap every call; a Generator is consumed
-        return v.check_random_state(self.random_state)
-
     def estimate_policy_value(
         self,
         reward: Any = None,
@@ -217,7 +213,7 @@ class BaseEstimator:
         if self.n_bootstrap > 0 and math.isfinite(estimate):
             b_lo, b_hi = bootstrap_ci(
                 terms.components(), terms.statistic, alpha=self.alpha, group_ids=group_ids,
-                n_bootstrap=self.n_bootstrap, random_state=self._rng(),
+                n_bootstrap=self.n_bootstrap, random_state=self.random_state,   # an int seed: draws reused
             )
         if weights is None:
             ess = mx = mw = math.nan

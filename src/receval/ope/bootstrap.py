@@ -4,7 +4,10 @@ Every estimator in :mod:`receval.ope` is a smooth function of the sums of a few 
 *components* (IPS: :math:`\sum w r / \sum 1`; SNIPS: :math:`\sum w r / \sum w`; ...). The
 bootstrap resamples units (rounds, or whole groups such as requests or users, with
 replacement), recomputes the component sums and applies the estimator's statistic, all in
-numpy: the resampled index matrix is processed in chunks so memory stays bounded.
+numpy: the resampled index matrix is processed in chunks so memory stays bounded. With an
+int seed the draws depend only on the seed, the number of units and of replicates, so they
+are kept as a matrix of counts and every estimator of a cell (same seed, same clusters)
+reuses them: a product of counts and unit sums instead of a gather per estimator.
 
 References
 ----------
@@ -13,15 +16,50 @@ interval). Field, C. A., Welsh, A. H. (2007). Bootstrapping clustered data. JRSS
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
 from receval import _validation as v
+from receval.metrics.uncertainty import single_blas_thread
 
 __all__ = ["bootstrap_ci", "bootstrap_replicates"]
 
 _CHUNK_ELEMENTS = 1 << 22  # resampled indices held at once (32 MiB of int64)
+_COUNTS_ELEMENTS = 1 << 27  # largest resample-count matrix kept for reuse (128 MiB of uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def _resample_counts(seed: int, n_units: int, n_bootstrap: int) -> np.ndarray:
+    """``(n_bootstrap, n_units)``: how often each unit is drawn in each replicate, from the
+    draws :func:`bootstrap_replicates` makes with an int seed (the same generator, chunks
+    and order). They depend on the seed and the counts only, so the estimators of one
+    cell, which share both, draw them once (the last matrix is kept). Small integers:
+    uint8 unless some unit is drawn more than 255 times in a replicate."""
+    rng = np.random.default_rng(seed)
+    per = max(1, _CHUNK_ELEMENTS // n_units)
+    counts = np.empty((n_bootstrap, n_units), np.uint32)
+    for start in range(0, n_bootstrap, per):
+        stop = min(n_bootstrap, start + per)
+        idx = rng.integers(0, n_units, size=(stop - start, n_units))
+        for k, draws in enumerate(idx, start):   # one replicate at a time: its counts stay in cache
+            counts[k] = np.bincount(draws, minlength=n_units)
+    if counts.max() <= np.iinfo(np.uint8).max:
+        counts = counts.astype(np.uint8)
+    counts.flags.writeable = False
+    return counts
+
+
+def _resampled_sums(counts: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """``counts @ units`` (each replicate's column sums) in row chunks of float64 counts, on
+    one BLAS thread: the product's rounding must not depend on the thread count."""
+    per = max(1, _CHUNK_ELEMENTS // counts.shape[1])
+    sums = np.empty((counts.shape[0], units.shape[1]))
+    with single_blas_thread():
+        for start in range(0, counts.shape[0], per):
+            sums[start:start + per] = counts[start:start + per].astype(np.float64) @ units
+    return sums
 
 
 def bootstrap_replicates(
@@ -67,6 +105,9 @@ def bootstrap_replicates(
     else:
         units = comp
     n_units = units.shape[0]
+    if _seeded(random_state) and n_units <= _CHUNK_ELEMENTS and n_units * b <= _COUNTS_ELEMENTS:
+        return np.asarray(statistic(_resampled_sums(_resample_counts(int(random_state), n_units, b), units)),
+                          np.float64)
     out = np.empty(b)
     if n_units <= _CHUNK_ELEMENTS:
         per = max(1, _CHUNK_ELEMENTS // n_units)
@@ -82,6 +123,11 @@ def bootstrap_replicates(
             counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units)).astype(np.float64)
             out[k] = statistic((counts @ units)[None, :])[0]
     return out
+
+
+def _seeded(random_state: Any) -> bool:
+    """An int seed: the same draws on every call, so they can be reused."""
+    return isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)
 
 
 def bootstrap_ci(

@@ -28,6 +28,22 @@ def test_replicates_match_a_loop():
     np.testing.assert_allclose(reps, comp[idx, 0].mean(axis=1))
 
 
+@pytest.mark.parametrize("n_units", [50, 300_000])   # 300,000: several chunks of draws
+def test_an_int_seed_reuses_the_draws_of_a_generator_with_that_seed(n_units):
+    """An int seed takes the resample counts (drawn once, kept for the next call); a
+    Generator gathers the resampled rows. Same draws, so the same replicates up to rounding."""
+    rng = np.random.default_rng(0)
+    comp = np.column_stack([rng.random(n_units), rng.random(n_units) + 0.5])
+    stat = ratio_stat(0, 1)
+    counted = ope.bootstrap_replicates(comp, stat, n_bootstrap=40, random_state=7)
+    gathered = ope.bootstrap_replicates(comp, stat, n_bootstrap=40, random_state=np.random.default_rng(7))
+    np.testing.assert_allclose(counted, gathered, rtol=1e-12)
+    assert not np.array_equal(counted, ope.bootstrap_replicates(comp, stat, n_bootstrap=40, random_state=8))
+    # the kept counts serve another statistic of the same size and seed
+    np.testing.assert_allclose(ope.bootstrap_replicates(comp[:, ::-1], stat, n_bootstrap=40, random_state=7),
+                               1 / gathered, rtol=1e-12)
+
+
 def test_group_bootstrap_resamples_groups():
     comp = np.array([[1.0, 1], [1.0, 1], [0.0, 1], [0.0, 1]])
     reps = ope.bootstrap_replicates(comp, ratio_stat(0, 1), group_ids=[0, 0, 1, 1], n_bootstrap=200, random_state=1)
