@@ -245,6 +245,11 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     )
 
 
+def is_seed(random_state: Any) -> bool:
+    """An int seed (not a bool): the same draws on every call, so draws can be reused."""
+    return isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)
+
+
 def first_violation(bad: np.ndarray, name: str, x: np.ndarray, what: str) -> None:
     """Raise when any row of ``x`` (argument ``name``) is ``bad``: what is wrong, how many
     rows, the first one's index and value."""

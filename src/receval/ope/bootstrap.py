@@ -105,7 +105,7 @@ def bootstrap_replicates(
     else:
         units = comp
     n_units = units.shape[0]
-    if _seeded(random_state) and n_units <= _CHUNK_ELEMENTS and n_units * b <= _COUNTS_ELEMENTS:
+    if v.is_seed(random_state) and n_units <= _CHUNK_ELEMENTS and n_units * b <= _COUNTS_ELEMENTS:
         return np.asarray(statistic(_resampled_sums(_resample_counts(int(random_state), n_units, b), units)),
                           np.float64)
     out = np.empty(b)
@@ -123,11 +123,6 @@ def bootstrap_replicates(
             counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units)).astype(np.float64)
             out[k] = statistic((counts @ units)[None, :])[0]
     return out
-
-
-def _seeded(random_state: Any) -> bool:
-    """An int seed: the same draws on every call, so they can be reused."""
-    return isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)
 
 
 def bootstrap_ci(
