@@ -38,7 +38,8 @@ def main():
               "n_without_pre_period", "n_control", "n_treatment"]].copy()
     vr["rho_squared"] = vr["pre_post_correlation"] ** 2
     print(vr.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    print(card[["experiment_id", "decision", "reason"]].to_string(index=False))
+    decided = ["experiment_id", "decision", "decision_test", "planned_end_date", "reason"]
+    print(card[decided].to_string(index=False))
     aa = res[res["experiment_id"] == "exp_aa"]
     out = {
         "aa_min_p_value": float(aa["p_value"].min()), "aa_min_cuped_p_value": float(aa["cuped_p_value"].min()),
@@ -46,7 +47,7 @@ def main():
         "all_true_effects_covered_raw": bool(m["raw_covers"].all()),
         "all_true_effects_covered_cuped": bool(m["cuped_covers"].all()),
         "coverage": m[cols].to_dict(orient="records"), "variance_reduction": vr.to_dict(orient="records"),
-        "decisions": card[["experiment_id", "decision", "reason"]].to_dict(orient="records"),
+        "decisions": card[decided].astype({"planned_end_date": str}).to_dict(orient="records"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=float))

@@ -1,5 +1,6 @@
-"""One row per experiment: the decision (ship / dont_ship / inconclusive / invalid) and why
-(receval.experiments.marts.experiment_scorecard)."""
+"""One row per experiment: the decision (ship / dont_ship / inconclusive / continue / invalid),
+the test that drove it (always-valid while running, fixed horizon at the planned end) and
+why (receval.experiments.marts.experiment_scorecard)."""
 from receval.experiments.marts import experiment_scorecard
 from receval.warehouse import to_arrow
 
@@ -11,4 +12,6 @@ def model(dbt, session):
         to_arrow(dbt.ref("fct_srm_checks")),
         to_arrow(dbt.ref("fct_guardrail_checks")),
         to_arrow(dbt.ref("experiment_registry")),
+        to_arrow(dbt.ref("fct_experiment_exposures")),
+        to_arrow(dbt.ref("int_labels__data_end")),
     )

@@ -130,7 +130,7 @@ def test_aa_experiment_is_not_significant(results, tiny_warehouse):
     primary = aa[aa["role"] == "primary"].iloc[0]
     assert primary["p_value"] > 0.05 and primary["cuped_p_value"] > 0.05 and primary["msprt_p_value"] > 0.05
     card = tiny_warehouse.query("select * from rpt_experiment_scorecard where experiment_id = 'exp_aa'")
-    assert card["decision"].item() in ("inconclusive", "invalid")
+    assert card["decision"].item() in ("inconclusive", "continue", "invalid")
 
 
 def test_srm_equals_scipy_chisquare(tiny_warehouse):
@@ -192,16 +192,44 @@ def test_scorecard_one_decision_per_experiment_consistent_with_its_inputs(tiny_w
     srm = tiny_warehouse.query("select * from fct_srm_checks")
     for _, r in card.iterrows():
         primary = results[(results["experiment_id"] == r["experiment_id"]) & (results["role"] == "primary")].iloc[0]
-        assert r["effect"] == pytest.approx(primary["cuped_effect"], abs=TOL)
+        running = r["decision_test"] == "always_valid"
+        # the deciding test: the raw effect with the mSPRT while running, CUPED at the planned end
+        effect, p = (primary["effect"], primary["msprt_p_value"]) if running else (
+            primary["cuped_effect"], primary["cuped_p_value"])
+        assert r["effect"] == pytest.approx(effect, abs=TOL) and r["p_value"] == pytest.approx(p, abs=TOL)
+        assert r["fixed_horizon_p_value"] == pytest.approx(primary["cuped_p_value"], abs=TOL)
         failed = checks[(checks["experiment_id"] == r["experiment_id"]) & ~checks["non_inferior"]]
         srm_hit = srm[srm["experiment_id"] == r["experiment_id"]]["srm_detected"].any()
         if srm_hit or len(failed):
             assert r["decision"] == "invalid"
-        elif primary["cuped_p_value"] < primary["alpha"]:
-            assert r["decision"] == ("ship" if primary["cuped_effect"] > 0 else "dont_ship")
+        elif p < primary["alpha"]:
+            assert r["decision"] == ("ship" if effect > 0 else "dont_ship")
         else:
-            assert r["decision"] == "inconclusive"
+            assert r["decision"] == ("continue" if running else "inconclusive")
         assert r["primary_metric"] in r["reason"] or "guardrail" in r["reason"] or "ratio" in r["reason"]
+
+
+def test_scorecard_decision_test_follows_the_registry_planned_end(tiny_warehouse):
+    """The tiny world's experiments start on its main window's first day (2026-09-03) and
+    its data end on 2026-09-09: well before either planned end (planned_days 28 and 42), so
+    both are running and the always-valid mSPRT decides."""
+    card = tiny_warehouse.query("select * from rpt_experiment_scorecard").set_index("experiment_id")
+    registry = tiny_warehouse.query(
+        "select experiment_id, planned_days from main_seeds.experiment_registry where role = 'primary'")
+    starts = tiny_warehouse.query(
+        "select experiment_id, min(first_exposure_date) as start from fct_experiment_exposures group by 1")
+    as_of = tiny_warehouse.query("select as_of from int_labels__data_end")["as_of"].item()
+    plan = registry.merge(starts, on="experiment_id").set_index("experiment_id")
+    assert sorted(plan.index) == sorted(card.index) == ["exp_aa", "exp_ranker"]
+    for exp, r in card.iterrows():
+        end = pd.Timestamp(plan.loc[exp, "start"]) + pd.Timedelta(days=int(plan.loc[exp, "planned_days"]))
+        assert pd.Timestamp(r["first_exposure_date"]) == pd.Timestamp(plan.loc[exp, "start"])
+        assert pd.Timestamp(r["planned_end_date"]) == end
+        assert r["is_running"] == bool(pd.Timestamp(as_of) < end) == True  # noqa: E712
+        assert r["decision_test"] == "always_valid" and r["estimator"] == "msprt"
+        assert r["p_value"] == r["msprt_p_value"] and r["ci_low"] <= r["effect"] <= r["ci_high"]
+        assert r["decision"] != "inconclusive"  # not final while running: continue instead
+        assert "running" in r["decision_test_reason"] and end.date().isoformat() in r["decision_test_reason"]
 
 
 def test_interleaving_credit_matches_a_recount_of_the_labels(tiny_warehouse):
@@ -262,9 +290,10 @@ def test_shadow_comparison_statistics(tiny_warehouse):
 
 
 def test_scorecard_reads_the_delay_corrected_estimate_while_purchases_are_still_to_come(tiny_warehouse, results):
-    """With revenue_per_user as exp_aa's primary metric: on the tiny world (every window
-    still open) the decision rests on the corrected CUPED estimate; once the labels are
-    mature, on the plain CUPED one."""
+    """With revenue_per_user as exp_aa's primary metric, read after its planned end (the
+    fixed-horizon test decides): on the tiny world (every window still open) the decision
+    rests on the corrected CUPED estimate; once the labels are mature, on the plain CUPED
+    one. (While running, the always-valid mSPRT of the purchases seen decides instead.)"""
     import pyarrow as pa
 
     from receval.experiments.marts import experiment_scorecard
@@ -273,15 +302,23 @@ def test_scorecard_reads_the_delay_corrected_estimate_while_purchases_are_still_
     registry["role"] = np.where(registry.experiment_id.eq("exp_aa") & registry.entry.eq("metric"),
                                 np.where(registry.name.eq("revenue_per_user"), "primary", "secondary"),
                                 registry.role)
-    srm, guardrails = (pa.Table.from_pandas(tiny_warehouse.query(f"select * from {t}"), preserve_index=False)
-                       for t in ("fct_srm_checks", "fct_guardrail_checks"))
+    registry["planned_days"] = np.where(registry.experiment_id.eq("exp_aa") & registry.entry.eq("metric"),
+                                        np.where(registry.name.eq("revenue_per_user"), 42, np.nan),
+                                        registry.planned_days)
+    srm, guardrails, exposures = (
+        pa.Table.from_pandas(tiny_warehouse.query(f"select * from {t}"), preserve_index=False)
+        for t in ("fct_srm_checks", "fct_guardrail_checks", "fct_experiment_exposures"))
+    # the fixed-horizon test decides (the corrected path is its): read after the planned end
+    after_planned_end = pa.table({"as_of": pa.array([pd.Timestamp("2027-01-01")], pa.timestamp("us"))})
     row = results[(results.experiment_id == "exp_aa") & (results.metric == "revenue_per_user")].iloc[0]
     assert row.label_maturity == "immature" and row.expected_share_to_come > 0
     for maturity, estimator, prefix in (("immature", "cuped_delay_corrected", "corrected_"), ("mature", "cuped", "cuped_")):
         table = results.assign(label_maturity=np.where(results.metric == "revenue_per_user", maturity, results.label_maturity))
         card = experiment_scorecard(pa.Table.from_pandas(table, preserve_index=False), srm, guardrails,
-                                    pa.Table.from_pandas(registry, preserve_index=False)).to_pandas()
+                                    pa.Table.from_pandas(registry, preserve_index=False),
+                                    exposures, after_planned_end).to_pandas()
         card = card.set_index("experiment_id").loc["exp_aa"]
         assert card.primary_metric == "revenue_per_user" and card.estimator == estimator
+        assert card.decision_test == "fixed_horizon" and not card.is_running
         assert (card.effect, card.ci_low, card.p_value) == pytest.approx(
             (row[f"{prefix}effect"], row[f"{prefix}ci_low"], row[f"{prefix}p_value"]))

@@ -1,4 +1,4 @@
-"""One decision per experiment: ship / dont_ship / inconclusive / invalid, with the reason."""
+"""One decision per experiment: ship / dont_ship / inconclusive / continue / invalid, with the reason."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,7 +7,8 @@ from receval import _validation as v
 from receval.experiments.results import Decision, EffectEstimate, NonInferiorityResult, SRMResult
 
 SHIP, DONT_SHIP, INCONCLUSIVE, INVALID = "ship", "dont_ship", "inconclusive", "invalid"
-DECISIONS = (SHIP, DONT_SHIP, INCONCLUSIVE, INVALID)
+CONTINUE = "continue"
+DECISIONS = (SHIP, DONT_SHIP, INCONCLUSIVE, CONTINUE, INVALID)
 
 
 class DecisionRule:
@@ -21,7 +22,15 @@ class DecisionRule:
        significantly in the right direction but by less than ``minimum_effect``.
     4. ``ship`` — the primary metric improved significantly (p < alpha) by at least
        ``minimum_effect``.
-    5. ``inconclusive`` — otherwise (not significant: collect more data or stop).
+    5. ``inconclusive`` — otherwise (not significant at the end of the experiment: stop
+       without shipping); ``continue`` instead when :meth:`decide` is told the experiment
+       is still running (``is_running``: the p-value is an always-valid one and the planned
+       end has not come; not significant *yet*: keep collecting data).
+
+    The p-value must suit the moment it is read at: a fixed-horizon p-value only at the
+    planned end (read daily before it, it inflates false positives: peeking), an
+    always-valid one (mSPRT) at any look. Choosing it is the caller's
+    (:func:`receval.experiments.marts.experiment_scorecard`).
 
     Parameters
     ----------
@@ -53,6 +62,7 @@ class DecisionRule:
         guardrails: Sequence[NonInferiorityResult] = (),
         experiment_id: str = "experiment",
         p_value: float | None = None,
+        is_running: bool = False,
     ) -> Decision:
         """Decide one experiment.
 
@@ -66,7 +76,11 @@ class DecisionRule:
             Guardrail tests; any that is not non-inferior invalidates the experiment.
         experiment_id : str
         p_value : float, optional
-            Overrides ``primary.p_value`` (e.g. a Benjamini-Hochberg adjusted one).
+            Overrides ``primary.p_value`` (e.g. a Benjamini-Hochberg adjusted one, or the
+            always-valid mSPRT p-value while the experiment runs).
+        is_running : bool, default False
+            The experiment has not reached its planned end (and ``p_value`` is always-valid):
+            a non-significant primary is ``continue``, not ``inconclusive``.
         """
         if not isinstance(primary, EffectEstimate):
             raise ValueError(f"`primary` must be an EffectEstimate, got {type(primary).__name__}")
@@ -76,6 +90,8 @@ class DecisionRule:
         for g in guardrails:
             if not isinstance(g, NonInferiorityResult):
                 raise ValueError(f"`guardrails` must hold NonInferiorityResult, got {type(g).__name__}")
+        if not isinstance(is_running, bool):
+            raise ValueError(f"`is_running` must be a bool, got {is_running!r}")
         p = primary.p_value if p_value is None else v.check_positive(p_value, "p_value", allow_zero=True)
         if p > 1:
             raise ValueError(f"`p_value` must be in [0, 1], got {p}")
@@ -114,6 +130,10 @@ class DecisionRule:
             return Decision(decision=SHIP, reason=(
                 f"{primary.metric} improved significantly: effect {primary.effect:.4g} "
                 f"({primary.relative_effect:+.2%}), CI {ci}, p={p:.2g}; guardrails passed"), **common)
+        if is_running:
+            return Decision(decision=CONTINUE, reason=(
+                f"{primary.metric} not significant yet: effect {primary.effect:.4g}, CI {ci}, "
+                f"p={p:.2g} >= {self.alpha}; keep collecting data"), **common)
         return Decision(decision=INCONCLUSIVE, reason=(
             f"{primary.metric} not significant: effect {primary.effect:.4g}, CI {ci}, "
             f"p={p:.2g} >= {self.alpha}"), **common)

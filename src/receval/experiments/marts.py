@@ -13,7 +13,9 @@ metric (raw, CUPED, mSPRT): :mod:`receval.experiments.analysis`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
+from datetime import date, datetime, time, timedelta, timezone
 
 import numpy as np
 import pyarrow as pa
@@ -314,21 +316,106 @@ _EFFECT_FIELDS = [f for f in EffectEstimate.__dataclass_fields__]
 _NI_FIELDS = [f for f in NonInferiorityResult.__dataclass_fields__]
 
 
-def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
-                         registry: pa.Table, use_cuped: bool = True) -> pa.Table:
+# which test decides the scorecard: the always-valid mSPRT while an experiment runs, the
+# fixed-horizon (CUPED) test once its planned end is reached
+ALWAYS_VALID, FIXED_HORIZON = "always_valid", "fixed_horizon"
+
+
+def _experiment_starts(exposures: pa.Table) -> dict[str, date]:
+    """Each experiment's first exposure date (over every exposed user, excluded or not)."""
+    out: dict[str, date] = {}
+    for exp, d in zip(exposures.column("experiment_id").to_pylist(),
+                      exposures.column("first_exposure_date").to_pylist()):
+        if isinstance(d, datetime):
+            d = d.date()
+        if d is not None and (exp not in out or d < out[exp]):
+            out[exp] = d
+    return out
+
+
+def _data_end(data_end: pa.Table) -> datetime:
+    """``int_labels__data_end``'s one ``as_of``, as a naive UTC datetime."""
+    values = [x for x in data_end.column("as_of").to_pylist() if x is not None]
+    if len(values) != 1:
+        raise ValueError(f"`data_end` must hold exactly one non-null as_of, got {len(values)}")
+    as_of = values[0]
+    if isinstance(as_of, date) and not isinstance(as_of, datetime):
+        as_of = datetime.combine(as_of, time())
+    if as_of.tzinfo is not None:
+        as_of = as_of.astimezone(timezone.utc).replace(tzinfo=None)
+    return as_of
+
+
+def _decision_test(planned_days: int | None, start: date | None, as_of: datetime):
+    """(decision_test, planned_end_date, is_running, decision_test_reason) of one experiment."""
+    if planned_days is None:
+        return ALWAYS_VALID, None, True, (
+            "no planned duration in the registry (planned_days): no planned end, so the "
+            "always-valid mSPRT decides throughout")
+    if start is None:
+        return ALWAYS_VALID, None, True, (
+            f"planned_days {planned_days} but no exposure to count them from: always-valid mSPRT")
+    end = start + timedelta(days=planned_days)
+    frame = (f"planned end {end.isoformat()} = first exposure {start.isoformat()} + {planned_days} days; "
+             f"data end {as_of.isoformat(sep=' ')}")
+    if as_of < datetime.combine(end, time()):
+        return ALWAYS_VALID, end, True, (
+            f"running ({frame}): the always-valid mSPRT decides, as a fixed-horizon p-value read "
+            "before the planned end inflates false positives (peeking)")
+    return FIXED_HORIZON, end, False, f"planned end reached ({frame}): the fixed-horizon test decides"
+
+
+def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table, registry: pa.Table,
+                         exposures: pa.Table, data_end: pa.Table, use_cuped: bool = True) -> pa.Table:
     """``rpt_experiment_scorecard``: one row per experiment, the decision and why.
 
-    Per treatment variant, :class:`DecisionRule` (SRM -> guardrails -> primary metric)
-    on the primary metric's CUPED estimate (``use_cuped``; its delay-corrected CUPED
-    estimate where purchases are still to come) at the registry's alpha and minimum
-    effect; the primary metric is pre-registered, so its unadjusted p-value is used. With several treatment variants the experiment reports the first invalid one,
-    else the one with the smallest primary p-value.
+    Which test decides (``decision_test``) follows from the registry's ``planned_days``: the
+    planned end is the experiment's first exposure date (``exposures``) + ``planned_days``,
+    and the experiment ``is_running`` while the data's end (``data_end.as_of``) is before
+    it (00:00 UTC of that date).
+
+    - **Running** (``always_valid``): the primary metric's always-valid mSPRT p-value and
+      confidence sequence over daily looks (``fct_experiment_results.msprt_*``; on the raw
+      metric as observed, so for a metric on purchases with purchases still to come it is
+      the mSPRT of the purchases seen - no delay-corrected mSPRT exists). The effect is the
+      raw estimate (``effect``), the interval the confidence sequence. A fixed-horizon
+      p-value is never acted on before the planned end; not significant yet is
+      ``continue``.
+    - **Planned end reached** (``fixed_horizon``): the primary metric's CUPED estimate
+      (``use_cuped``; its delay-corrected CUPED estimate where purchases are still to come),
+      as before; not significant is ``inconclusive``.
+    - **No planned_days** (empty cell, or no column): no planned end, always-valid
+      throughout.
+
+    Either way :class:`DecisionRule` (SRM -> guardrails -> primary metric) at the registry's
+    alpha and minimum effect; the primary metric is pre-registered, so its unadjusted
+    p-value is used. ``p_value``, ``effect``, ``ci_low`` / ``ci_high`` and ``estimator``
+    describe the test that decided; ``fixed_horizon_p_value`` and ``msprt_p_value`` are
+    both reported whichever decided. With several treatment variants the experiment
+    reports the first invalid one, else the one with the smallest deciding p-value.
+
+    Parameters
+    ----------
+    results, srm, guardrails : pa.Table
+        ``fct_experiment_results``, ``fct_srm_checks``, ``fct_guardrail_checks``.
+    registry : pa.Table
+        The ``experiment_registry`` seed.
+    exposures : pa.Table
+        ``fct_experiment_exposures`` (``experiment_id``, ``first_exposure_date``): the
+        experiment's first exposure date is the earliest of its users'.
+    data_end : pa.Table
+        ``int_labels__data_end``: one row, ``as_of``.
+    use_cuped : bool, default True
+        The fixed-horizon test on the CUPED estimate (else the raw one).
     """
-    metrics = read_registry(registry).metrics
+    reg = read_registry(registry)
+    metrics = reg.metrics
+    starts, as_of = _experiment_starts(exposures), _data_end(data_end)
     res_rows, srm_rows, g_rows = results.to_pylist(), srm.to_pylist(), guardrails.to_pylist()
     out = []
     for exp in sorted(metrics):
         primary = next(m for m in metrics[exp] if m["role"] == "primary")
+        test, planned_end, running, test_reason = _decision_test(reg.planned_days(exp), starts.get(exp), as_of)
         srm_row = next((r for r in srm_rows if r["experiment_id"] == exp), None)
         srm_res = None if srm_row is None else SRMResult(
             variants=(), observed=(), expected=(), expected_share=(), statistic=srm_row["chi_square"],
@@ -350,7 +437,7 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
             p = "cuped_" if use_cuped else ""
             if use_cuped and r["label_maturity"] in ("partial", "immature") and r["corrected_effect"] is not None:
                 p = "corrected_"  # purchases still to come: read the eventual figures, not a loss
-            est = EffectEstimate(
+            fixed = EffectEstimate(
                 metric=r["metric"], method=("cuped_" + r["metric_type"]) if use_cuped else r["method"],
                 control_mean=r[f"{p}control_mean"], treatment_mean=r[f"{p}treatment_mean"],
                 effect=r[f"{p}effect"], relative_effect=r[f"{p}relative_effect"],
@@ -359,23 +446,41 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
                 relative_ci_high=r[f"{p}relative_ci_high"], p_value=r[f"{p}p_value"],
                 n_control=r["n_control"], n_treatment=r["n_treatment"], alpha=r["alpha"],
                 df=r[f"{p}df"])
+            if test == FIXED_HORIZON:
+                est, estimator = fixed, {"cuped_": "cuped", "corrected_": "cuped_delay_corrected"}.get(p, r["method"])
+            else:
+                # the raw estimate with the always-valid confidence sequence and p-value; no
+                # mSPRT look (no positive SE in each arm): nothing to reject with, p = 1
+                has_seq = r["msprt_p_value"] is not None
+                est = replace(EffectEstimate(**{k: r[k] for k in _EFFECT_FIELDS if k not in ("metric", "method")},
+                                             metric=r["metric"], method="msprt_" + r["metric_type"]),
+                              ci_low=r["msprt_cs_low"] if has_seq else math.nan,
+                              ci_high=r["msprt_cs_high"] if has_seq else math.nan,
+                              p_value=r["msprt_p_value"] if has_seq else 1.0)
+                estimator = "msprt"
             gs = [NonInferiorityResult(**{k: g[k] if k != "metric" else g["guardrail"] for k in _NI_FIELDS})
                   for g in g_rows if g["experiment_id"] == exp and g["variant"] == r["variant"]]
-            dec = rule.decide(est, srm=srm_res, guardrails=gs, experiment_id=exp)
-            candidates.append((r, est, gs, dec))
+            dec = rule.decide(est, srm=srm_res, guardrails=gs, experiment_id=exp,
+                              is_running=test == ALWAYS_VALID)
+            candidates.append((r, est, gs, dec, fixed, estimator))
         if not candidates:
             continue
         invalid = [x for x in candidates if x[3].decision == "invalid"]
-        r, est, gs, dec = invalid[0] if invalid else min(candidates, key=lambda x: x[1].p_value)
+        r, est, gs, dec, fixed, estimator = invalid[0] if invalid else min(candidates, key=lambda x: x[1].p_value)
         exp_srm = [x for x in srm_rows if x["experiment_id"] == exp]
+        label = "always-valid mSPRT" if test == ALWAYS_VALID else "fixed horizon"
         out.append(dict(
-            experiment_id=exp, decision=dec.decision, reason=f"{r['variant']} vs {r['control_variant']}: {dec.reason}",
+            experiment_id=exp, decision=dec.decision,
+            reason=f"{r['variant']} vs {r['control_variant']} ({label}): {dec.reason}",
+            decision_test=test, decision_test_reason=test_reason,
+            first_exposure_date=starts.get(exp), planned_end_date=planned_end, is_running=running,
             variant=r["variant"], control_variant=r["control_variant"], primary_metric=dec.primary_metric,
-            estimator={"cuped_": "cuped", "corrected_": "cuped_delay_corrected"}.get(p, r["method"]),
+            estimator=estimator,
             control_mean=est.control_mean, treatment_mean=est.treatment_mean,
             effect=dec.effect, relative_effect=est.relative_effect, std_error=est.std_error,
-            ci_low=dec.ci_low, ci_high=dec.ci_high, p_value=dec.p_value,
-            msprt_p_value=r["msprt_p_value"], alpha=rule.alpha,
+            ci_low=_none_if_nan(dec.ci_low), ci_high=_none_if_nan(dec.ci_high),
+            p_value=dec.p_value if (test == FIXED_HORIZON or r["msprt_p_value"] is not None) else None,
+            fixed_horizon_p_value=fixed.p_value, msprt_p_value=r["msprt_p_value"], alpha=rule.alpha,
             srm_p_value=dec.srm_p_value, srm_detected=bool(srm_res.srm_detected) if srm_res else None,
             n_guardrails=len(gs), n_guardrails_failed=len(dec.failed_guardrails),
             failed_guardrails=", ".join(dec.failed_guardrails),
@@ -385,10 +490,13 @@ def experiment_scorecard(results: pa.Table, srm: pa.Table, guardrails: pa.Table,
         ))
     return pa.Table.from_pylist(out, schema=pa.schema([
         ("experiment_id", pa.string()), ("decision", pa.string()), ("reason", pa.string()),
+        ("decision_test", pa.string()), ("decision_test_reason", pa.string()),
+        ("first_exposure_date", pa.date32()), ("planned_end_date", pa.date32()), ("is_running", pa.bool_()),
         ("variant", pa.string()), ("control_variant", pa.string()), ("primary_metric", pa.string()),
         ("estimator", pa.string()), ("control_mean", pa.float64()), ("treatment_mean", pa.float64()),
         ("effect", pa.float64()), ("relative_effect", pa.float64()), ("std_error", pa.float64()),
         ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("p_value", pa.float64()),
+        ("fixed_horizon_p_value", pa.float64()),
         ("msprt_p_value", pa.float64()), ("alpha", pa.float64()), ("srm_p_value", pa.float64()),
         ("srm_detected", pa.bool_()), ("n_guardrails", pa.int64()), ("n_guardrails_failed", pa.int64()),
         ("failed_guardrails", pa.string()), ("n_control", pa.int64()), ("n_treatment", pa.int64()),

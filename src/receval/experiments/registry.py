@@ -3,10 +3,14 @@ guardrails per experiment, checked, and what each registry name measures.
 
 The metric names used in the registry map to columns of ``fct_experiment_user_metrics``
 through :data:`METRICS`; the guardrail names to a per-user rate or a per-request quantile
-through :data:`GUARDRAILS`.
+through :data:`GUARDRAILS`. The decision's parameters sit on the primary metric's row:
+``alpha``, ``minimum_effect`` and the optional ``planned_days`` (the planned duration from
+the first exposure, which says when the fixed-horizon test may decide; a registry without
+the column, or an empty cell, means no planned end: :meth:`Registry.planned_days`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,10 +67,24 @@ class Registry(NamedTuple):
         """The experiment's control variant."""
         return next(v["name"] for v in self.variants.get(experiment_id, []) if v["is_control"])
 
+    def planned_days(self, experiment_id: str) -> int | None:
+        """The experiment's planned duration in days from its first exposure (the primary
+        metric row's ``planned_days``); ``None`` when not set (no planned end)."""
+        primary = next(m for m in self.metrics[experiment_id] if m["role"] == "primary")
+        days = primary.get("planned_days")
+        return None if _missing(days) else int(days)
+
+
+def _missing(x) -> bool:
+    """An empty registry cell: null, or NaN where the table came through pandas."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
 
 def read_registry(registry: pa.Table) -> Registry:
     """The registry seed's rows per experiment, checked: exactly one control variant and
-    one primary metric per experiment, and only known metric and guardrail names."""
+    one primary metric per experiment, only known metric and guardrail names, and
+    ``planned_days`` (optional column) a positive whole number of days set on the primary
+    metric's row only."""
     variants: dict[str, list[dict]] = {}
     metrics: dict[str, list[dict]] = {}
     guardrails: dict[str, list[dict]] = {}
@@ -85,6 +103,15 @@ def read_registry(registry: pa.Table) -> Registry:
         unknown = [m["name"] for m in ms if m["name"] not in METRICS]
         if unknown:
             raise ValueError(f"experiment {exp!r}: unknown metrics {unknown}; known: {sorted(METRICS)}")
+    for r in rows:
+        days = r.get("planned_days")
+        if _missing(days):
+            continue
+        where = f"experiment {r['experiment_id']!r}, {r['entry']} {r['name']!r}"
+        if r["entry"] != "metric" or r.get("role") != "primary":
+            raise ValueError(f"{where}: planned_days belongs on the primary metric's row only, got {days!r}")
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not float(days).is_integer() or days < 1:
+            raise ValueError(f"{where}: planned_days must be a whole number of days >= 1, got {days!r}")
     for exp, gs in guardrails.items():
         unknown = [g["name"] for g in gs if g["name"] not in GUARDRAILS]
         if unknown:

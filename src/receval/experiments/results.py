@@ -214,7 +214,8 @@ class SequentialResult(_AsDict):
 
 @dataclass(frozen=True)
 class Decision(_AsDict):
-    """One decision per experiment: ``ship``, ``dont_ship``, ``inconclusive`` or ``invalid``."""
+    """One decision per experiment: ``ship``, ``dont_ship``, ``inconclusive``, ``continue``
+    (not significant yet, still running) or ``invalid``."""
 
     experiment_id: str
     decision: str
