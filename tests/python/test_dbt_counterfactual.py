@@ -56,8 +56,12 @@ def test_grain_builtin_policies_and_diagnostics_present(estimates):
     assert np.isfinite(main.std_error).all() and (main.ci_low <= main.estimate).all()
     weighted = main[main.estimator != "dm"]
     assert np.isfinite(weighted.effective_sample_size).all() and (weighted.effective_sample_size <= weighted.n_slots + 1e-6).all()
-    boot = main[(main.day == "all") & (main.segment == "all")]
+    overall = main[(main.day == "all") & (main.segment == "all")]
+    corrected = overall.reward.str.endswith("_corrected")
+    boot = overall[~corrected]
     assert (boot.n_bootstrap > 0).all() and np.isfinite(boot.bootstrap_ci_low).all()
+    # the delay-corrected rewards carry the analytic interval only
+    assert corrected.any() and (overall[corrected].n_bootstrap == 0).all()
 
 
 def test_candidate_set_size_is_recovered(tiny_warehouse, tiny_cfg):
