@@ -112,6 +112,13 @@ def maturity_of_counts(n_immature: float, n: float) -> str:
     return "mature" if n_immature == 0 else "immature" if n_immature == n else "partial"
 
 
+def share_to_come(seen: float, eventual: float) -> float | None:
+    """``expected_share_to_come``: 1 - seen / eventual (the inverse-arrival weighted total);
+    None when the eventual total is 0. Clipped at 0: the two sums add in other orders, so a
+    mature total's 1 - 1 can round below it."""
+    return max(0.0, 1.0 - float(seen) / float(eventual)) if eventual > 0 else None
+
+
 def _segments(frame: pd.DataFrame, columns: tuple[str, ...]) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """``('all', 'all', frame)``, then (column, value, rows) for each value of each column."""
     yield "all", "all", frame

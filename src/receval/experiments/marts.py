@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import numpy as np
 import pyarrow as pa
 
-from receval.delayed.marts import maturity_of_counts
+from receval.delayed.marts import maturity_of_counts, share_to_come
 from receval.experiments.analysis import analyze_metric, cuped_effect
 from receval.experiments.bandit import ThompsonSampling
 from receval.experiments.decision import DecisionRule
@@ -159,9 +159,7 @@ def _delay_correction(spec: MetricSpec, name: str, c: dict[str, np.ndarray], t: 
     eventual = np.concatenate([c[spec.corrected_column], t[spec.corrected_column]])
     if not np.isfinite(eventual).all():
         return {**out, "corrected_reason": "no delay curve (int_delayed__click_arrival says why)"}
-    seen = float(c[spec.column].sum() + t[spec.column].sum())
-    # sums in another order: clip the rounding of a mature metric's 1 - 1 below 0
-    out["expected_share_to_come"] = max(0.0, 1.0 - seen / eventual.sum()) if eventual.sum() > 0 else None
+    out["expected_share_to_come"] = share_to_come(c[spec.column].sum() + t[spec.column].sum(), eventual.sum())
     est = cuped_effect(replace(spec, column=spec.corrected_column), name, c, t, alpha)
     return {**out, **{f"corrected_{k}": getattr(est, k) for k in _CORRECTED_FIELDS}}
 
@@ -583,9 +581,7 @@ def _interleaving_delay_correction(requests: pa.Table, a: np.ndarray, b: np.ndar
     b_c = _col(requests, "purchases_b_corrected").astype(float)
     if not (np.isfinite(a_c).all() and np.isfinite(b_c).all()):
         return out  # no delay curve (int_delayed__click_arrival says why)
-    eventual = float(a_c.sum() + b_c.sum())
-    # sums in another order: clip the rounding of a mature outcome's 1 - 1 below 0
-    out["expected_share_to_come"] = max(0.0, 1.0 - float(a.sum() + b.sum()) / eventual) if eventual > 0 else None
+    out["expected_share_to_come"] = share_to_come(a.sum() + b.sum(), a_c.sum() + b_c.sum())
     return {**out, "credit_a_corrected": float(a_c.sum()), "credit_b_corrected": float(b_c.sum()),
             **_credit_difference(a_c - b_c, users, alpha, "corrected_")}
 
@@ -637,9 +633,7 @@ def bandit_allocations(user_metrics: pa.Table, registry: pa.Table, min_share: fl
         for reward, (seen, corrected) in eventual.items():
             share, estimator, values[reward] = None, "observed", seen
             if np.isfinite(corrected[in_exp]).all():
-                total = corrected[in_exp].sum()
-                # sums in another order: clip the rounding of a mature reward's 1 - 1 below 0
-                share = max(0.0, 1.0 - seen[in_exp].sum() / total) if total > 0 else None
+                share = share_to_come(seen[in_exp].sum(), corrected[in_exp].sum())
                 if maturity != "mature":
                     estimator, values[reward] = "delay_corrected", corrected
             delay[reward] = (maturity, share, estimator)

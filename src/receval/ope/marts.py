@@ -64,7 +64,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from receval import _validation as v
-from receval.delayed.marts import label_maturity
+from receval.delayed.marts import label_maturity, share_to_come
 from receval.metrics.uncertainty import normal_interval
 from receval.ope.direct import DirectMethod, RewardModel
 from receval.ope.doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
@@ -380,11 +380,7 @@ def _share_to_come(s: _Slots, cell: np.ndarray, reward: str) -> float | None:
     """1 - (reward seen) / (corrected reward) over the cell's supported slots: the expected
     share of their eventual reward still to come (None when the corrected total is 0)."""
     sup = cell[s.flags["has_support"][cell]]
-    weighted = float(s.values[reward][sup].sum())
-    if weighted <= 0:
-        return None
-    # other sums, other rounding: clip a mature cell's 1 - 1 at 0
-    return max(0.0, 1.0 - float(s.values[CORRECTED[reward]][sup].sum()) / weighted)
+    return share_to_come(s.values[CORRECTED[reward]][sup].sum(), s.values[reward][sup].sum())
 
 
 def estimate_policy_values(
