@@ -18,6 +18,10 @@ def _simulate(args: argparse.Namespace) -> int:
         cfg = replace(cfg, bad_rate=args.bad_rate)
     if args.no_delayed_feedback:
         cfg = replace(cfg, delayed_feedback=False)
+    if args.no_drift:
+        cfg = replace(cfg, drift_logit_shift=0.0)
+    if args.no_skew:
+        cfg = replace(cfg, skew_factor=1.0)
     console = Console(stderr=True)
     started = time.perf_counter()
     with Progress(TextColumn("[bold]simulate[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -57,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-delayed-feedback", action="store_true",
                      help="every click within a minute of its impression and every purchase a second "
                           "after its click (a world a delay correction must leave unchanged)")
+    sim.add_argument("--no-drift", action="store_true",
+                     help="no injected drift (the drift category's appeal stays as it was)")
+    sim.add_argument("--no-skew", action="store_true",
+                     help="no injected training/serving skew (the skew feature is served as logged)")
     sim.add_argument("--until", default=None, metavar="YYYY-MM-DD",
                      help="land only the partitions that arrived by this day (the same world, seen "
                           "earlier: a later --until lands the next days of it)")

@@ -17,7 +17,9 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 # The tiny world has a 6-day main window: 4 / 1 / 1 days of train / validation / test.
-TINY_VARS = {"split_train_days": 4, "split_validation_days": 1, "split_test_days": 1}
+# The tiny world has 4 training days: a day is monitored once its reference holds 2.
+TINY_VARS = {"split_train_days": 4, "split_validation_days": 1, "split_test_days": 1,
+             "monitoring_min_reference_days": 2}
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 
 from dbt_runner import TINY_VARS, Warehouse
 from landing_zones import reduced_landing_zone
+from receval.monitoring.online import ONLINE_AUC_SCHEMA
 
 pytestmark = pytest.mark.dbt
 
@@ -90,6 +91,20 @@ def test_minimal_landing_zone_builds_labels_ope_and_diagnostics(minimal, tiny_wo
         assert rows(warehouse, empty) == 0, empty
     # no served score: the production model has no served-score rows to evaluate
     assert rows(warehouse, "fct_offline_metrics", "model_id = 'prod_v1'") == 0
+
+
+def test_minimal_landing_zone_monitors_its_features_only(minimal):
+    """No served score, served features or requests: the score and serving marts are empty
+    (their data tests passed in the build), the warehouse's features are monitored."""
+    warehouse, _ = minimal
+    for empty in ("fct_online_auc", "fct_prediction_drift", "fct_performance_estimate", "fct_serving_health",
+                  "int_monitoring__served_feature_values", "fct_aa_calibration"):
+        assert rows(warehouse, empty) == 0, empty
+    columns = warehouse.query("select column_name from (describe main.fct_online_auc)").column_name
+    assert list(columns) == ONLINE_AUC_SCHEMA.names
+    sources = warehouse.query("select distinct source, segment from main.fct_feature_drift order by all")
+    assert set(sources.source) == {"warehouse"} and set(sources.segment) == {"all", "unknown"}
+    assert rows(warehouse, "rpt_alerts", "alert_type not in ('feature_drift')") == 0
 
 
 def test_logged_policy_estimates_do_not_depend_on_missing_entities(minimal, tiny_warehouse):

@@ -5,8 +5,7 @@ before the labels arrive.
 :func:`feature_drift`                   PSI, Jensen-Shannon distance and a KS (numeric)
                                         or chi-square (categorical) test of one feature
 :func:`drift_table`                     the same for every feature x (day, segment)
-                                        group of a frame, as one Arrow table (the
-                                        drift marts' one package call)
+                                        group of a frame, as one Arrow table
 :func:`reference_bins`, :func:`bin_counts`,
 :func:`categorical_counts`              the bins (reference quantiles, missing values
                                         as a bin; categories)
@@ -18,6 +17,14 @@ before the labels arrive.
                                         confusion matrix of a calibrated model, with
                                         a simulated interval of the realised AUC
 ======================================  ==============================================
+
+The marts' table functions live in their own modules, imported by path and not here (as
+in receval.delayed): ``rolling`` (``rolling_drift_table``, a reference window of its own
+for every day; its counting engines in ``rolling_cells``), ``features``
+(``feature_drift_mart``), ``prediction``, ``online``, ``estimates``; ``days`` holds the
+day and reference-window bookkeeping they share. dbt runs Python models in threads, and
+a package ``__init__`` that imports what they import can deadlock two of them importing
+at once.
 
 See docs/monitoring.md for the formulas, the epsilon rule, the assumptions and the
 references.
@@ -31,6 +38,7 @@ from receval.monitoring.performance import (
     expected_confusion_matrix,
     expected_log_loss,
     expected_roc_auc,
+    grouped_cbpe,
 )
 from receval.monitoring.two_sample import (
     TwoSampleTest,
@@ -45,5 +53,5 @@ __all__ = [
     "CBPE", "KINDS", "STATUSES", "FeatureDrift", "PerformanceEstimate", "TwoSampleTest",
     "bin_counts", "categorical_counts", "chi_square_test", "drift_schema", "drift_table",
     "expected_confusion_matrix", "expected_log_loss", "expected_roc_auc", "feature_drift",
-    "jensen_shannon_distance", "ks_from_counts", "ks_test", "psi", "reference_bins",
+    "grouped_cbpe", "jensen_shannon_distance", "ks_from_counts", "ks_test", "psi", "reference_bins",
 ]

@@ -100,6 +100,26 @@ def _segments(codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]
     return order, bounds
 
 
+def _stable_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Stable argsort of codes in ``[0, n_codes)``, cast to the smallest unsigned type
+    that holds them: numpy radix-sorts 8/16-bit integers (O(n))."""
+    for dtype in (np.uint8, np.uint16):
+        if n_codes <= np.iinfo(dtype).max + 1:
+            return np.argsort(codes.astype(dtype), kind="stable")
+    return np.argsort(codes, kind="stable")
+
+
+def _segment_column(rows: Any, segment_type: str) -> Any:
+    """The segment of each row for one segment type, as strings: ``"all"`` for segment
+    type ``"all"``, else the column's values with null as ``"unknown"``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if segment_type == "all":
+        return pa.array(["all"] * rows.num_rows, pa.string())
+    return pc.fill_null(rows.column(segment_type).cast(pa.string()), "unknown")
+
+
 def _float_column(table: Any, name: str) -> np.ndarray:
     import pyarrow as pa
 

@@ -45,6 +45,29 @@ calibration assumption), which is what the monitoring mart compares with the rea
 AUC once labels mature. Draws with a single class (AUC undefined) are dropped and
 counted. Vectorised: one sort, then per block of draws a ``reduceat`` over the runs.
 
+Analytic interval (:func:`grouped_cbpe`, ``CBPE(interval="normal")``): the same
+prediction interval without simulation, for marts with thousands of groups. With
+:math:`A = E[U]/E[D]` (:math:`D = n_+ n_-`), the realised AUC is
+:math:`U/D = A + (U - A D)/D \approx A + (U - A D)/E[D]` (delta method). ``U`` and ``D``
+are multilinear in the independent labels (no :math:`y_i^2` term, as :math:`i \ne j`),
+so the variance of :math:`F = U - A D` is exact:
+
+.. math::
+
+    \mathrm{Var}(F) = \sum_i v_i\, g_i^2 + (2A - 1)^2 \sum_{i<j} v_i v_j,
+    \qquad v_i = p_i (1 - p_i),
+
+with :math:`g_i = \partial F / \partial y_i` at :math:`y = p`:
+:math:`\partial U/\partial y_i = Q_{<i} + \tfrac12 (Q_{=i} - q_i) - P_{>i} - \tfrac12 (P_{=i} - p_i)`
+(sums over rows scored below / tied with / above row ``i``) and
+:math:`\partial D/\partial y_i = (Q - q_i) - (P - p_i)`; the pair coefficient of
+:math:`y_i y_j` is :math:`-1` in ``U`` (:math:`h(s_i, s_j) + h(s_j, s_i) = 1`) and
+:math:`-2` in ``D``. The standard error is :math:`\sqrt{\mathrm{Var}(F)} / E[D]`; the
+realised log-loss :math:`-\frac1n \sum [y \ln p + (1-y) \ln(1-p)]` has variance
+:math:`\sum v_i\, \mathrm{logit}(p_i)^2 / n^2` and the positive rate :math:`\sum v_i / n^2`
+(both exact). Intervals are Wald's, ``estimate -/+ z * std_error`` (the AUC's clipped to
+[0, 1]): the normal approximation needs a few dozen expected positives and negatives.
+
 References
 ----------
 NannyML documentation, "Confidence-based Performance Estimation (CBPE)",
@@ -62,12 +85,14 @@ from typing import Any
 import numpy as np
 
 from receval import _validation as v
-from receval.metrics.uncertainty import percentile_interval
+from receval.metrics.uncertainty import normal_interval, percentile_interval
 
 __all__ = [
-    "CBPE", "PerformanceEstimate", "expected_roc_auc", "expected_log_loss",
-    "expected_confusion_matrix",
+    "CBPE", "GroupedEstimate", "PerformanceEstimate", "expected_roc_auc", "expected_log_loss",
+    "expected_confusion_matrix", "grouped_cbpe",
 ]
+
+INTERVALS = ("bootstrap", "normal")
 
 _BLOCK_CELLS = 4_000_000  # draws x rows per block of simulated labels
 
@@ -82,8 +107,8 @@ class PerformanceEstimate:
         Expected ROC AUC (ratio of expectations, see the module docstring); ``nan``
         when no positive-negative pair is possible (see ``reason``).
     std_error : float
-        Standard deviation of the simulated AUCs: the spread of the AUC the labels
-        will realise, given the scores.
+        Standard deviation of the simulated AUCs (or its analytic value): the spread of
+        the AUC the labels will realise, given the scores.
     ci_low, ci_high : float
         Percentile ``1 - alpha`` prediction interval of the realised AUC.
     log_loss, log_loss_ci_low, log_loss_ci_high : float
@@ -107,7 +132,7 @@ class PerformanceEstimate:
     alpha : float
         Significance level of the intervals.
     method : str
-        ``"bernoulli_simulation"`` or ``"none"``.
+        ``"bernoulli_simulation"``, ``"normal"`` (analytic standard errors) or ``"none"``.
     reason : str or None
         Why ``estimate`` is ``nan``.
     """
@@ -139,12 +164,12 @@ class PerformanceEstimate:
 
 
 # ------------------------------------------------------------------------ inputs
-def _inputs(y_prob: Any, y_score: Any) -> tuple[np.ndarray, np.ndarray]:
-    p = v.check_probability(y_prob, "y_prob",
+def _inputs(y_prob: Any, y_score: Any, min_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    p = v.check_probability(y_prob, "y_prob", min_size=min_size,
                             meaning="the calibrated probability of a positive label")
     if y_score is None:
         return p, p
-    s = v.check_finite(y_score, "y_score")
+    s = v.check_finite(y_score, "y_score", min_size=min_size)
     v.check_lengths(y_prob=p, y_score=s)
     return p, s
 
@@ -229,6 +254,111 @@ def expected_confusion_matrix(y_prob: Any, y_score: Any = None,
             "tn": float((1.0 - p[~pos]).sum()), "fn": float(p[~pos].sum())}
 
 
+@dataclass(frozen=True)
+class GroupedEstimate:
+    """Per-group expectations of :func:`grouped_cbpe`: arrays of length ``n_groups``.
+
+    ``auc`` / ``auc_std_error`` are NaN where no positive-negative pair is possible (fewer
+    than 2 rows, or every ``p`` 0 or every one 1); every field is NaN (``n`` 0) for a group
+    without rows.
+    """
+
+    n: np.ndarray
+    auc: np.ndarray
+    auc_std_error: np.ndarray
+    log_loss: np.ndarray
+    log_loss_std_error: np.ndarray
+    positive_rate: np.ndarray
+    positive_rate_std_error: np.ndarray
+
+
+def grouped_cbpe(y_prob: Any, y_score: Any, group_codes: Any, n_groups: int, *,
+                 eps: float | None = None, score_order: np.ndarray | None = None) -> GroupedEstimate:
+    r"""Expected AUC, log-loss and positive rate of every group, with the analytic
+    standard errors of the realised figures (module docstring, "Analytic interval").
+
+    ``auc`` equals :func:`expected_roc_auc` of the group's rows and ``log_loss``
+    :func:`expected_log_loss`. Vectorised over groups: rows are sorted once by (group,
+    score), a stable sort of the group codes over ``score_order``, and every per-group
+    quantity is a cumulative sum or a ``bincount``.
+
+    Parameters
+    ----------
+    y_prob : array-like of float in [0, 1], shape (n,)
+        Calibrated probabilities of a positive label.
+    y_score : array-like of float, shape (n,), optional
+        Ranking scores (None: ``y_prob``).
+    group_codes : array-like of int, shape (n,)
+        The group of each row, in ``[0, n_groups)``.
+    n_groups : int
+    eps : float, optional
+        Clipping of the probabilities in the log-loss (default machine epsilon).
+    score_order : ndarray of int, optional
+        ``np.argsort(y_score)``, when several groupings of the same rows are evaluated.
+
+    Returns
+    -------
+    GroupedEstimate
+    """
+    p, s = _inputs(y_prob, y_score, min_size=0)
+    n = p.size
+    n_groups = v.check_int(n_groups, "n_groups", minimum=0)
+    g = np.asarray(group_codes)
+    if g.shape != (n,) or not np.issubdtype(g.dtype, np.integer) or \
+            (n and (g.min() < 0 or g.max() >= n_groups)):
+        raise ValueError(f"`group_codes` must be {n} integers in [0, {n_groups}), one per row")
+    eps = _check_eps(eps)
+    if score_order is None:
+        score_order = np.argsort(s)
+    elif len(score_order) != n:
+        raise ValueError(f"`score_order` has {len(score_order)} entries, expected {n} (np.argsort(y_score))")
+    small = np.uint16 if n_groups <= 1 << 16 else np.int64  # a radix sort keeps the score order
+    order = score_order[np.argsort(g[score_order].astype(small), kind="stable")]
+    gs, ss, ps = g[order], s[order], p[order]
+    if n > 1 and np.any((gs[1:] == gs[:-1]) & (ss[1:] < ss[:-1])):
+        raise ValueError("`score_order` does not sort `y_score` (pass np.argsort(y_score))")
+    qs, vs = 1.0 - ps, ps * (1.0 - ps)
+
+    def per_group(w):
+        return np.bincount(gs, weights=w, minlength=n_groups)
+
+    # runs of tied scores inside a group, and each run's sums below / above it in its group
+    new = np.ones(n, dtype=bool)
+    new[1:] = (gs[1:] != gs[:-1]) | (ss[1:] != ss[:-1])
+    starts = np.flatnonzero(new)
+    run = np.cumsum(new) - 1
+    rg = gs[starts]
+    pk, qk, sk = (np.add.reduceat(x, starts) if n else np.zeros(0) for x in (ps, qs, vs))
+    count, big_p, big_q = per_group(np.ones(n)), per_group(ps), per_group(qs)
+    first = np.searchsorted(rg, rg)                       # the first run of each run's group
+    q_below = np.cumsum(qk) - qk
+    q_below -= q_below[first]
+    p_upto = np.cumsum(pk)
+    p_upto -= p_upto[first] - pk[first]
+    p_above = big_p[rg] - p_upto
+    big_v, big_v2 = per_group(vs), per_group(vs * vs)
+    e_pairs = big_p * big_q - big_v
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = np.clip(np.bincount(rg, weights=pk * q_below + 0.5 * (pk * qk - sk), minlength=n_groups)
+                      / e_pairs, 0.0, 1.0)
+        auc[~(e_pairs > 0)] = np.nan
+        d_u = q_below[run] + 0.5 * (qk[run] - qs) - p_above[run] - 0.5 * (pk[run] - ps)
+        d_pairs = (big_q[gs] - qs) - (big_p[gs] - ps)
+        grad = d_u - auc[gs] * d_pairs
+        var_f = per_group(vs * grad * grad) + (2.0 * auc - 1.0) ** 2 * 0.5 * (big_v * big_v - big_v2)
+        pc = np.clip(ps, eps, 1.0 - eps)
+        log_p, log_q = np.log(pc), np.log1p(-pc)
+        return GroupedEstimate(
+            n=count.astype(np.int64),
+            auc=auc,
+            auc_std_error=np.sqrt(np.maximum(var_f, 0.0)) / e_pairs,
+            log_loss=-per_group(ps * log_p + qs * log_q) / count,
+            log_loss_std_error=np.sqrt(per_group(vs * (log_p - log_q) ** 2)) / count,
+            positive_rate=big_p / count,
+            positive_rate_std_error=np.sqrt(big_v) / count,
+        )
+
+
 def _simulate(ps: np.ndarray, starts: np.ndarray, n_bootstrap: int, rng: np.random.Generator,
               eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AUC, log-loss and positive rate of ``n_bootstrap`` label vectors drawn
@@ -268,13 +398,17 @@ class CBPE:
     alpha : float
         Significance level: the intervals have coverage ``1 - alpha``.
     n_bootstrap : int
-        Label vectors simulated for the intervals (0: point estimates only).
+        Label vectors simulated for the intervals (0: point estimates only) with
+        ``interval="bootstrap"``.
     random_state : None, int or numpy.random.Generator
         Seed of the simulation (an int gives the same interval on every call).
     threshold : float
         Score threshold of the expected confusion matrix.
     eps : float, optional
         Clipping of the probabilities in the log-loss (default machine epsilon).
+    interval : {"bootstrap", "normal"}
+        Percentile intervals of simulated labels, or Wald intervals with the analytic
+        standard errors of :func:`grouped_cbpe` (no simulation; ``n_bootstrap`` unused).
 
     Notes
     -----
@@ -283,7 +417,7 @@ class CBPE:
     """
 
     def __init__(self, alpha: float = 0.05, n_bootstrap: int = 200, random_state: Any = 0,
-                 threshold: float = 0.5, eps: float | None = None):
+                 threshold: float = 0.5, eps: float | None = None, interval: str = "bootstrap"):
         self.alpha = v.check_alpha(alpha)
         self.n_bootstrap = v.check_int(n_bootstrap, "n_bootstrap", minimum=0)
         v.check_random_state(random_state)  # validates; a Generator is kept, not consumed
@@ -292,6 +426,9 @@ class CBPE:
             raise ValueError(f"`threshold` must be a finite number, got {threshold!r}")
         self.threshold = float(threshold)
         self.eps = _check_eps(eps)
+        if interval not in INTERVALS:
+            raise ValueError(f"`interval` must be one of {INTERVALS}, got {interval!r}")
+        self.interval = interval
 
     def estimate_performance(self, y_prob: Any, y_score: Any = None) -> PerformanceEstimate:
         """Expected AUC, log-loss, positive rate and confusion matrix, with intervals.
@@ -325,7 +462,15 @@ class CBPE:
         se = lo = hi = ll_lo = ll_hi = r_lo = r_hi = nan
         n_undef = 0
         method = "none"
-        if self.n_bootstrap > 0:
+        if self.interval == "normal":
+            one = grouped_cbpe(p, s, np.zeros(n, dtype=np.int64), 1, eps=self.eps,
+                               score_order=np.argsort(s))
+            se = float(one.auc_std_error[0])
+            lo, hi = normal_interval(est, se, self.alpha, (0.0, 1.0))
+            ll_lo, ll_hi = normal_interval(ll, float(one.log_loss_std_error[0]), self.alpha)
+            r_lo, r_hi = normal_interval(rate, float(one.positive_rate_std_error[0]), self.alpha)
+            method = "normal"
+        elif self.n_bootstrap > 0:
             rng = v.check_random_state(self.random_state)
             auc_b, ll_b, rate_b = _simulate(ps, starts, self.n_bootstrap, rng, self.eps)
             n_undef = int(np.isnan(auc_b).sum())
@@ -338,6 +483,7 @@ class CBPE:
             log_loss_ci_low=ll_lo, log_loss_ci_high=ll_hi, positive_rate=rate,
             positive_rate_ci_low=r_lo, positive_rate_ci_high=r_hi, threshold=self.threshold,
             expected_tp=cm["tp"], expected_fp=cm["fp"], expected_tn=cm["tn"],
-            expected_fn=cm["fn"], n=n, n_bootstrap=self.n_bootstrap, n_undefined=n_undef,
+            expected_fn=cm["fn"], n=n, n_undefined=n_undef,
+            n_bootstrap=self.n_bootstrap if self.interval == "bootstrap" else 0,
             alpha=self.alpha, method=method, reason=reason,
         )

@@ -166,14 +166,17 @@ def _world_json(cfg: SimConfig, seed: int, arms, raw_rows, clean_rows, copies_ro
         "experiments": [asdict(a) for a in arms],
         "q_click_window": q_w,
         "q_attribution_window": q_a,
-        "skew": {"entity": "served_features", "feature": cfg.skew_feature, "device": cfg.skew_device,
-                 "factor": cfg.skew_factor,
-                 "description": f"{cfg.skew_feature} is served in cents (x{cfg.skew_factor:g}) on device "
-                                f"'{cfg.skew_device}' (the request's device); elsewhere in dollars"},
-        "drift": {"start": cfg.dates()["drift_start"], "category": cfg.drift_category,
-                  "attract_logit_shift": cfg.drift_logit_shift,
-                  "description": f"from drift_start on, the true attractiveness logit of every item in "
-                                 f"{cfg.drift_category} rises by {cfg.drift_logit_shift}; the models do not know"},
+        # null when the simulation switched it off (factor 1, shift 0): nothing to detect.
+        "skew": None if cfg.skew_factor == 1.0 else {
+            "entity": "served_features", "feature": cfg.skew_feature, "device": cfg.skew_device,
+            "factor": cfg.skew_factor,
+            "description": f"{cfg.skew_feature} is served in cents (x{cfg.skew_factor:g}) on device "
+                           f"'{cfg.skew_device}' (the request's device); elsewhere in dollars"},
+        "drift": None if cfg.drift_logit_shift == 0.0 else {
+            "start": cfg.dates()["drift_start"], "category": cfg.drift_category,
+            "attract_logit_shift": cfg.drift_logit_shift,
+            "description": f"from drift_start on, the true attractiveness logit of every item in "
+                           f"{cfg.drift_category} rises by {cfg.drift_logit_shift}; the models do not know"},
         "broken_partition": partition_paths("impressions", np.array([cfg.broken_hour_us]))[0],
     }
 

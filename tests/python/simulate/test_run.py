@@ -251,3 +251,31 @@ def test_a_world_without_delayed_feedback_has_every_purchase_a_second_after_its_
         shown[~shown.event_id.isin(bad)], on=["request_id", "item_id"], suffixes=("", "_shown"))
     lag = (pairs.ts - pairs.ts_shown).dt.total_seconds()
     assert pairs.event_id.nunique() > 1000 and lag.between(0, 60).all()
+
+
+def test_drift_and_skew_switch_off(tiny_world, tmp_path):
+    """`receval simulate --no-drift --no-skew`: the same world without the injected drift and
+    skew. Served prices equal the catalog's on every device; the drift category's click
+    probabilities equal the drifted world's before the drift starts and stay lower after
+    it; world.json says there is nothing to detect."""
+    from receval.cli import main
+
+    assert main(["simulate", "--preset", "tiny", "--seed", str(SEED), "--out", str(tmp_path),
+                 "--no-drift", "--no-skew"]) == 0
+    assert world_json(tmp_path)["drift"] is None and world_json(tmp_path)["skew"] is None
+    drift = world_json(tiny_world)["drift"]
+
+    catalog = pd.read_parquet(tmp_path / "truth" / "items.parquet")
+    bad = set(pd.read_parquet(tmp_path / "truth" / "faults.parquet").event_id)
+    served = read_raw(tmp_path, "served_features").drop_duplicates("event_id", keep=False)  # no conflicting copies
+    prices = served[(served.feature_name == "item_price") & ~served.event_id.isin(bad)].merge(catalog, on="item_id")
+    assert len(prices) > 1000
+    np.testing.assert_allclose(prices.feature_value, prices.price, rtol=1e-12)
+
+    def drift_category_rows(out):
+        truth = pd.read_parquet(out / "truth" / "impressions.parquet").merge(catalog[["item_id", "category"]])
+        truth = truth[truth.category == drift["category"]]
+        return truth[truth.ts < pd.Timestamp(drift["start"])], truth[truth.ts >= pd.Timestamp(drift["start"])]
+    (before_on, after_on), (before_off, after_off) = drift_category_rows(tiny_world), drift_category_rows(tmp_path)
+    pd.testing.assert_frame_equal(before_on.reset_index(drop=True), before_off.reset_index(drop=True))
+    assert after_on.p_click.mean() > 1.2 * after_off.p_click.mean()

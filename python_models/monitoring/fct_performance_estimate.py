@@ -1,0 +1,19 @@
+"""One row per serving model x day x segment: the label-free (CBPE) estimate of the served
+score's AUC, log-loss and click rate next to the realised figures
+(receval.monitoring.estimates.performance_estimate_table)."""
+from receval.monitoring.estimates import performance_estimate_table
+from receval.warehouse import to_arrow
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    segments = dbt.config.get("segments")  # a call of its own: dbt only ships the keys it sees
+    return performance_estimate_table(
+        to_arrow(dbt.ref("int_monitoring__served_impressions")),
+        to_arrow(dbt.ref("int_monitoring__reference_windows")),
+        segments=list(segments or []),
+        calibration=dbt.config.get("calibration"),
+        max_position=int(dbt.config.get("max_position")),
+        logit_bin_width=float(dbt.config.get("logit_bin_width")),
+        alpha=float(dbt.config.get("alpha")),
+    )

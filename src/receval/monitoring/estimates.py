@@ -1,0 +1,413 @@
+r"""Label-free performance estimates of the serving models: :func:`performance_estimate_table`,
+the one package call of the ``fct_performance_estimate`` mart.
+
+Why a calibration step
+----------------------
+CBPE (:mod:`receval.monitoring.performance`) needs the probability of a click for every
+served row. A ranker's served score is rarely that: in the simulator it is the item's
+appeal before the position's examination (``prod_v1``: mean score 0.83, click rate
+0.125), and the click probability falls steeply with the position. So, per model and
+day, a map :math:`P(\text{click} \mid \text{score}, \text{position})` is fitted on the
+day's *reference window* (``int_monitoring__reference_windows``; the rows whose click
+label is mature) and applied to the day's served rows: one calibration map
+(:func:`receval.models.calibration.fit_calibrator`, Platt or isotonic in the score) per
+position ``1 .. max_position`` (deeper positions share the last one). A position whose
+reference rows hold a single class uses the map fitted on every position's rows. The
+ranking score stays the served score, so the expected AUC is the served score's.
+
+Sufficient statistics (the approximation)
+-----------------------------------------
+Fitting on the ~1M reference rows of each of 44 days would re-read the same rows 28
+times. Instead the mature rows are counted once per model x day x position x bin of
+:math:`\mathrm{logit}(\text{score})` (width ``logit_bin_width``; clicks, rows and the sum
+of the logits), the counts are summed over each window by a cumulative sum over days,
+and the map is fitted on the bins: each bin is two weighted rows (clicked, weight =
+clicks; not clicked, weight = rows - clicks) at the bin's mean logit. Platt's score
+equations then differ from the row-level ones only through the spread of the logits
+inside a bin: with the default width 0.02, the fitted probabilities of the default
+world's prod_v1 (positions 1, 5, 10, days 1-14) are within 7e-5 of the row-level fit's
+(2e-4 with 0.05). Isotonic regression on the bins is the row-level one whenever no step
+falls inside a bin. The map's own sampling error (a window holds
+hundreds of thousands of rows) is not in the interval.
+
+What each row reports
+---------------------
+Per model x day x segment: :func:`~receval.monitoring.performance.grouped_cbpe` on the
+calibrated probabilities of the served rows (expected AUC of the served score, log-loss of
+the calibrated probabilities and click rate, each with the analytic ``1 - alpha``
+prediction interval of the figure the labels will realise), and, on the rows whose click
+label is mature, the realised figures: AUC (:func:`receval.metrics.classification.grouped_roc_auc`,
+equal to scikit-learn's), log-loss of the same calibrated probabilities and click rate.
+``*_covered`` (realised inside the interval) once every row of the group has a mature
+label. Valid under covariate shift; under concept drift (the click probability of a
+score and position moves, as for ``cat_07`` from the default world's drift day) the
+estimate stays where the reference put it and the realised figures leave the interval:
+no label-free method can see that before the labels arrive.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from receval import _validation as v
+from receval.metrics.classification import grouped_roc_auc
+from receval.metrics.uncertainty import z_value
+from receval.models.calibration import METHODS, Calibrator, fit_calibrator, logit
+from receval.monitoring.days import dates, index_days
+from receval.monitoring.marts import _as_table, _stable_order
+from receval.monitoring.performance import _check_eps, grouped_cbpe
+
+__all__ = ["ESTIMATE_STATUSES", "performance_estimate_schema", "performance_estimate_table"]
+
+#: ``estimated``: an analysis day with an estimate; ``no_estimate``: an analysis day whose
+#: reference gives no calibration map; otherwise the day's period (never alerts)
+ESTIMATE_STATUSES = ("estimated", "no_estimate", "warm_up", "reference", "before_reference")
+DAY = "impression_date"
+COLUMNS = ("model_id", DAY, "position", "score", "is_clicked", "is_click_label_mature")
+_NEWTON_STEPS = 50
+_LOGIT_MAX = float(logit(np.array([1.0]))[0])  # calibration.logit clips at 1 - 1e-6
+
+
+def performance_estimate_schema() -> Any:
+    """The Arrow schema of :func:`performance_estimate_table` (``fct_performance_estimate``)."""
+    import pyarrow as pa
+
+    def f(name, typ, nullable=True):
+        return pa.field(name, typ, nullable=nullable)
+
+    d, i, s, b = pa.float64(), pa.int64(), pa.string(), pa.bool_()
+    return pa.schema([
+        f("model_id", s, False), f(DAY, pa.date32(), False), f("segment_type", s, False),
+        f("segment", s, False), f("period", s), f("status", s, False), f("reason", s),
+        f("reference_start_date", pa.date32()), f("reference_end_date", pa.date32()),
+        f("n_reference_days", i, False), f("n_reference", i, False), f("n_reference_clicks", i, False),
+        f("calibration", s, False), f("n", i, False), f("n_label_mature", i, False),
+        f("expected_auc", d), f("expected_auc_std_error", d), f("expected_auc_ci_low", d),
+        f("expected_auc_ci_high", d), f("realised_auc", d), f("auc_covered", b),
+        f("expected_log_loss", d), f("expected_log_loss_ci_low", d), f("expected_log_loss_ci_high", d),
+        f("realised_log_loss", d), f("log_loss_covered", b),
+        f("expected_click_rate", d), f("expected_click_rate_ci_low", d),
+        f("expected_click_rate_ci_high", d), f("realised_click_rate", d), f("click_rate_covered", b),
+        f("alpha", d, False),
+    ])
+
+
+def _check(tab: Any, segments: Sequence[str], calibration: str, max_position: Any,
+           logit_bin_width: Any) -> tuple[list[str], int, float]:
+    for col in COLUMNS:
+        if col not in tab.column_names:
+            raise ValueError(f"`served` has no column `{col}` (expected {', '.join(COLUMNS)})")
+    segments = list(segments or [])
+    if "all" in segments or len(set(segments)) != len(segments):
+        raise ValueError(f"`segments` must be distinct columns other than 'all', got {segments}")
+    for seg in segments:
+        if seg not in tab.column_names:
+            raise ValueError(f"segment `{seg}` is not a column of `served`")
+    if calibration not in METHODS:
+        raise ValueError(f"`calibration` must be one of {METHODS}, got {calibration!r}")
+    max_position = v.check_int(max_position, "max_position", minimum=1)
+    if isinstance(logit_bin_width, bool) or not isinstance(logit_bin_width, (int, float)) \
+            or not 0.0 < logit_bin_width <= 1.0:
+        raise ValueError(f"`logit_bin_width` must be a number in (0, 1], got {logit_bin_width!r}")
+    return segments, max_position, float(logit_bin_width)
+
+
+def _dense(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes in ``[0, size)`` renumbered ``0 ..`` in the order of their values, and the
+    values present (``np.unique(..., return_inverse=True)`` reversed, without a sort)."""
+    present = np.bincount(codes, minlength=size) > 0
+    return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
+
+
+def _numpy(tab: Any, name: str, fill: Any) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return pc.fill_null(tab.column(name), fill).to_numpy()
+
+
+def _fit_binned(s: np.ndarray, clicks: np.ndarray, rows: np.ndarray, method: str) -> Calibrator:
+    """The calibration map of bins with representative scores ``s``: Platt by Newton's
+    method on the binned log-likelihood (sklearn's solver costs ~10 ms a fit, 1,300 fits a
+    build), else -- isotonic, or a Platt fit that does not converge (separable bins) --
+    :func:`fit_calibrator` on each bin as two weighted rows."""
+    if method == "platt":
+        x = logit(s)
+        design = np.column_stack([x, np.ones_like(x)])
+        rate = clicks.sum() / rows.sum()
+        theta = np.array([0.0, math.log(rate / (1.0 - rate))])
+        for _ in range(_NEWTON_STEPS):
+            q = 1.0 / (1.0 + np.exp(-(design @ theta)))
+            grad = design.T @ (clicks - rows * q)
+            hess = (design * (rows * q * (1.0 - q))[:, None]).T @ design
+            try:
+                step = np.linalg.solve(hess, grad)
+            except np.linalg.LinAlgError:  # one bin: the slope is not identified
+                break
+            theta = theta + step
+            if np.abs(step).max() < 1e-10:
+                return Calibrator("platt", {"a": float(theta[0]), "b": float(theta[1])})
+    return fit_calibrator(np.r_[s, s], np.r_[np.ones(s.size), np.zeros(s.size)], method,
+                          np.r_[clicks, rows - clicks])
+
+
+class _Maps:
+    """The calibration maps of every model x day: fitted on the window's binned counts,
+    cached per model and window (a fixed reference fits once per model and position)."""
+
+    def __init__(self, model: np.ndarray, day: np.ndarray, bucket: np.ndarray, x: np.ndarray,
+                 y: np.ndarray, n_days: int, n_buckets: int, width: float, method: str):
+        self.n_days, self.method = n_days, method
+        n_bins = int(math.ceil(2 * _LOGIT_MAX / width)) + 1
+        b = np.minimum(((x + _LOGIT_MAX) / width).astype(np.int64), n_bins - 1)
+        # bucket 0 pools every position: each mature row counts in its bucket and in 0
+        combo = np.concatenate([(model * n_buckets + bucket) * n_bins + b, model * n_buckets * n_bins + b])
+        idx, self.combos = _dense(combo, (n_buckets * (int(model.max()) + 1) if model.size else 0) * n_bins)
+        cell = idx * n_days + np.tile(day, 2)
+        size = self.combos.size * n_days
+
+        def window_sums(w):  # (combos, days + 1): cumulative over days, a leading 0
+            out = np.zeros((self.combos.size, n_days + 1))
+            np.cumsum(np.bincount(cell, weights=w, minlength=size).reshape(-1, n_days), axis=1, out=out[:, 1:])
+            return out
+
+        self.rows, self.clicks, self.sum_x = (window_sums(w) for w in (None, np.tile(y, 2), np.tile(x, 2)))
+        self.mk = self.combos // n_bins
+        self.n_buckets = n_buckets
+        self.cache: dict[tuple, dict] = {}
+
+    def fit(self, m: int, lo: int, hi: int, buckets: np.ndarray) -> tuple[dict[int, Calibrator | None], float, float]:
+        """Maps of model ``m`` for ``buckets`` from days ``lo .. hi`` (a bucket whose
+        window lacks a class gets the pooled map), and the window's mature rows and clicks."""
+        key = (m, lo, hi)
+        maps = self.cache.setdefault(key, {})
+
+        def one(k: int) -> Calibrator | None:
+            if k not in maps:
+                a, z = np.searchsorted(self.mk, [m * self.n_buckets + k, m * self.n_buckets + k + 1])
+                n = self.rows[a:z, hi + 1] - self.rows[a:z, lo]
+                c = self.clicks[a:z, hi + 1] - self.clicks[a:z, lo]
+                keep = n > 0
+                if not 0 < c.sum() < n.sum():
+                    maps[k] = None
+                else:
+                    n, c = n[keep], c[keep]
+                    s = 1.0 / (1.0 + np.exp(-(self.sum_x[a:z, hi + 1] - self.sum_x[a:z, lo])[keep] / n))
+                    maps[k] = _fit_binned(s, c, n, self.method)
+            return maps[k]
+
+        out = {int(k): one(int(k)) for k in buckets}
+        out = {k: (cal if cal is not None else one(0)) for k, cal in out.items()}
+        a, z = np.searchsorted(self.mk, [m * self.n_buckets, m * self.n_buckets + 1])
+        n_ref = float((self.rows[a:z, hi + 1] - self.rows[a:z, lo]).sum())
+        c_ref = float((self.clicks[a:z, hi + 1] - self.clicks[a:z, lo]).sum())
+        return out, n_ref, c_ref
+
+
+def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[str] = (),
+                               calibration: str = "platt", max_position: int = 10,
+                               logit_bin_width: float = 0.02, alpha: float = 0.05,
+                               eps: float | None = None) -> Any:
+    """CBPE of every serving model on every day and segment, next to the realised figures.
+
+    Parameters
+    ----------
+    served : pyarrow.Table or pandas.DataFrame
+        One row per served impression (``int_monitoring__served_impressions``):
+        ``model_id``, ``impression_date``, ``position``, ``score`` (served; null rows are
+        dropped), ``is_clicked``, ``is_click_label_mature`` and the ``segments`` columns.
+    windows : pyarrow.Table or pandas.DataFrame
+        ``int_monitoring__reference_windows``: one row per day with
+        ``reference_start_date``, ``reference_end_date`` (inclusive) and ``period``.
+    segments : sequence of str
+        Segment columns (var ``monitoring_prediction_segments``): every model x day is
+        reported over all its rows (``segment_type`` / ``segment`` ``"all"``) and per
+        value of each column (null as ``"unknown"``), each with the model x day's maps.
+    calibration : {"platt", "isotonic"}
+        The map fitted per position (var ``monitoring_cbpe_calibration``).
+    max_position : int
+        Positions above it share its map (var ``monitoring_cbpe_max_position``).
+    logit_bin_width : float
+        Width of the logit(score) bins the maps are fitted on (var
+        ``monitoring_cbpe_logit_bin_width``; module docstring).
+    alpha : float
+        The intervals' significance level (var ``monitoring_alpha``).
+    eps : float, optional
+        Clipping of the probabilities in the log-losses (default machine epsilon, as
+        :func:`receval.metrics.classification.log_loss`).
+
+    Returns
+    -------
+    pyarrow.Table
+        Schema :func:`performance_estimate_schema`: one row per model x day x segment type
+        x segment with served rows, sorted in that order (segment type ``all`` first).
+        Only models whose every served score lies in [0, 1] (probability-like scores a
+        Platt or isotonic map can take; ``fallback_popular``'s popularity counts do not).
+        ``n_reference`` / ``n_reference_clicks``: the model's mature rows and clicks in the
+        window, ``n_reference_days`` the window's days holding some. Estimates are null
+        where the window gives no map (``reason``); the ``realised_*`` figures are on the
+        ``n_label_mature`` rows (null without any) and ``*_covered`` is null until every
+        row's label is mature. ``status``: ``estimated`` / ``no_estimate`` on analysis
+        days, else the period. Empty, with the schema, without any row with a score.
+
+    Raises
+    ------
+    ValueError
+        On a missing column or a bad parameter, naming it; a day without a window.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = performance_estimate_schema()
+    tab = _as_table(served, "served")
+    segments, max_position, width = _check(tab, segments, calibration, max_position, logit_bin_width)
+    alpha, eps = v.check_alpha(alpha), _check_eps(eps)
+    tab = tab.filter(pc.is_valid(tab.column("score")))
+    if tab.num_rows:
+        ok = pc.and_(pc.greater_equal(tab.column("score"), 0.0), pc.less_equal(tab.column("score"), 1.0))
+        bad = pc.unique(tab.filter(pc.invert(ok)).column("model_id"))
+        tab = tab.filter(pc.invert(pc.is_in(tab.column("model_id"), bad)))
+    if tab.num_rows == 0:
+        return schema.empty_table()
+
+    enc = pc.dictionary_encode(pc.fill_null(tab.column("model_id"), "unknown")).combine_chunks()
+    model, model_names, n_models = enc.indices.to_numpy().astype(np.int64), enc.dictionary, len(enc.dictionary)
+    d0, day, n_days, win = index_days(tab.column(DAY), f"`served` column `{DAY}`", windows, DAY)
+    score = tab.column("score").to_numpy().astype(np.float64)
+    bucket = np.clip(_numpy(tab, "position", max_position), 1, max_position).astype(np.int64)
+    mature = _numpy(tab, "is_click_label_mature", False) & pc.is_valid(tab.column("is_clicked")).to_numpy()
+    clicked = _numpy(tab, "is_clicked", False).astype(np.float64)
+
+    # maps per model x day x position bucket, applied to the served rows
+    maps = _Maps(model[mature], day[mature], bucket[mature], logit(score[mature]), clicked[mature],
+                 n_days, max_position + 1, width, calibration)
+    lo_day = np.clip(win.start, 0, n_days)
+    hi_day = np.clip(win.end, -1, n_days - 1)
+    md = model * n_days + day
+    has = np.zeros((n_models, n_days + 1), dtype=np.int64)
+    np.cumsum(np.bincount(md[mature], minlength=n_models * n_days).reshape(n_models, n_days) > 0,
+              axis=1, out=has[:, 1:])
+    cell, cells = _dense(md * (max_position + 1) + bucket, n_models * n_days * (max_position + 1))
+    order = _stable_order(cell, cells.size)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=cells.size))])
+    prob = np.full(score.size, np.nan)
+    n_md = n_models * n_days
+    ref_rows, ref_clicks = np.zeros(n_md, dtype=np.int64), np.zeros(n_md, dtype=np.int64)
+    ref_days = np.zeros(n_md, dtype=np.int64)
+    cell_md = cells // (max_position + 1)
+    for u in np.unique(cell_md):
+        m, t = divmod(int(u), n_days)
+        lo, hi = int(lo_day[t]), int(hi_day[t])
+        if lo > hi:
+            continue
+        first, last = np.searchsorted(cell_md, [u, u + 1])
+        fitted, ref_rows[u], ref_clicks[u] = maps.fit(m, lo, hi, cells[first:last] % (max_position + 1))
+        ref_days[u] = has[m, hi + 1] - has[m, lo]
+        for j in range(first, last):
+            cal = fitted[int(cells[j] % (max_position + 1))]
+            if cal is not None:
+                rows = order[bounds[j]:bounds[j + 1]]
+                prob[rows] = cal.apply(score[rows])
+
+    score_order = np.argsort(score)
+    parts = [_segment_rows(tab, st_rank, seg, md, score, score_order, prob, mature, clicked, alpha, eps)
+             for st_rank, seg in enumerate(["all", *segments])]
+    out = pa.concat_tables(parts)
+    key = out.column("_md").to_numpy()
+    m_of, t_of = key // n_days, key % n_days
+    # the pooled map exists, so every position has one, iff the window holds both classes
+    has_map = (ref_clicks[key] > 0) & (ref_clicks[key] < ref_rows[key])
+    reason = np.where(lo_day[t_of] > hi_day[t_of], "the reference window holds no day of the data",
+                      np.where(ref_rows[key] == 0, "no mature click label in the reference window",
+                               "the reference window's mature click labels are all one class"))
+    period = [win.period[t] for t in t_of.tolist()]
+    status = [("estimated" if h else "no_estimate") if p == "analysis" else p for h, p in zip(has_map, period)]
+    n = out.num_rows
+    cols = {
+        "model_id": model_names.take(pa.array(m_of)).cast(pa.string()),
+        DAY: dates(d0 + t_of),
+        "period": pa.array(period, pa.string()),
+        "status": pa.array(status, pa.string()),
+        "reason": pa.array(np.where(has_map, None, reason).tolist(), pa.string()),
+        "reference_start_date": dates(win.start[t_of] + d0),
+        "reference_end_date": dates(win.end[t_of] + d0),
+        "n_reference_days": ref_days[key], "n_reference": ref_rows[key], "n_reference_clicks": ref_clicks[key],
+        "calibration": pa.array([calibration] * n, pa.string()),
+        "alpha": np.full(n, alpha),
+    }
+    for name, col in cols.items():
+        out = out.append_column(name, col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col))
+    out = out.take(pc.sort_indices(out, sort_keys=[("model_id", "ascending"), (DAY, "ascending"),
+                                                   ("_segment_type", "ascending"), ("segment", "ascending")]))
+    out = out.select(schema.names)
+    # NaN (no map, one class) is null in the warehouse, so range tests and BI skip it
+    return pa.table({f.name: pa.array(out.column(f.name).to_numpy(), pa.float64(), from_pandas=True)
+                     if pa.types.is_floating(f.type) else out.column(f.name) for f in schema}).cast(schema)
+
+
+def _segment_rows(tab: Any, st_rank: int, segment_type: str, md: np.ndarray, score: np.ndarray,
+                  score_order: np.ndarray, prob: np.ndarray, mature: np.ndarray, clicked: np.ndarray,
+                  alpha: float, eps: float) -> Any:
+    """The estimate and realised columns of every model x day x segment of one segment type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if segment_type == "all":
+        names = pa.array(["all"], pa.string())
+        seg = np.zeros(md.size, dtype=np.int64)
+    else:
+        enc = pc.dictionary_encode(pc.fill_null(tab.column(segment_type).cast(pa.string()), "unknown")).combine_chunks()
+        names, seg = enc.dictionary, enc.indices.to_numpy().astype(np.int64)
+    g, groups = _dense(md * len(names) + seg, (int(md.max()) + 1) * len(names))
+    n_groups = groups.size
+
+    def subset(keep):  # the rows kept, their group codes and their score order
+        order = score_order[keep[score_order]]
+        return np.flatnonzero(keep), np.cumsum(keep)[order] - 1
+
+    has_p = ~np.isnan(prob)
+    rows, order = subset(has_p)
+    est = grouped_cbpe(prob[rows], score[rows], g[rows], n_groups, eps=eps, score_order=order)
+    rows, order = subset(mature)
+    real = grouped_roc_auc(clicked[rows], score[rows], g[rows], n_groups, score_order=order)
+    n = np.bincount(g, minlength=n_groups)
+    n_mature = np.bincount(g[rows], minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.bincount(g[rows], weights=clicked[rows], minlength=n_groups) / n_mature
+        both = mature & has_p
+        pcl = np.clip(prob[both], eps, 1.0 - eps)
+        y = clicked[both]
+        ll = -np.bincount(g[both], weights=y * np.log(pcl) + (1.0 - y) * np.log1p(-pcl),
+                          minlength=n_groups) / np.bincount(g[both], minlength=n_groups)
+    z = z_value(alpha)
+    all_mature = n_mature == n
+
+    def interval(value, se, bounds=(-np.inf, np.inf)):
+        return np.maximum(value - z * se, bounds[0]), np.minimum(value + z * se, bounds[1])
+
+    def covered(value, lo, hi):
+        inside = (value >= lo) & (value <= hi)
+        known = all_mature & np.isfinite(value) & np.isfinite(lo) & np.isfinite(hi)
+        return pa.array(inside, pa.bool_(), mask=~known)
+
+    auc_lo, auc_hi = interval(est.auc, est.auc_std_error, (0.0, 1.0))
+    ll_lo, ll_hi = interval(est.log_loss, est.log_loss_std_error)
+    r_lo, r_hi = interval(est.positive_rate, est.positive_rate_std_error, (0.0, 1.0))
+    seg_names = names.take(pa.array(groups % len(names)))
+    return pa.table({
+        "_md": groups // len(names),
+        "_segment_type": np.full(n_groups, st_rank),
+        "segment_type": pa.array([segment_type] * n_groups, pa.string()),
+        "segment": seg_names.cast(pa.string()),
+        "n": n.astype(np.int64), "n_label_mature": n_mature.astype(np.int64),
+        "expected_auc": est.auc, "expected_auc_std_error": est.auc_std_error,
+        "expected_auc_ci_low": auc_lo, "expected_auc_ci_high": auc_hi,
+        "realised_auc": real.auc, "auc_covered": covered(real.auc, auc_lo, auc_hi),
+        "expected_log_loss": est.log_loss, "expected_log_loss_ci_low": ll_lo,
+        "expected_log_loss_ci_high": ll_hi, "realised_log_loss": ll,
+        "log_loss_covered": covered(ll, ll_lo, ll_hi),
+        "expected_click_rate": est.positive_rate, "expected_click_rate_ci_low": r_lo,
+        "expected_click_rate_ci_high": r_hi, "realised_click_rate": rate,
+        "click_rate_covered": covered(rate, r_lo, r_hi),
+    })
