@@ -74,7 +74,7 @@ from receval.metrics.classification import grouped_roc_auc
 from receval.metrics.uncertainty import z_value
 from receval.models.calibration import METHODS, Calibrator, fit_calibrator, logit
 from receval.monitoring.days import dates, index_days
-from receval.monitoring.marts import _as_table, _stable_order
+from receval.monitoring.marts import _as_table, _stable_order, _string_codes
 from receval.monitoring.performance import _check_eps, grouped_cbpe
 
 __all__ = ["ESTIMATE_STATUSES", "performance_estimate_schema", "performance_estimate_table"]
@@ -381,8 +381,8 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
     if tab.num_rows == 0:
         return schema.empty_table()
 
-    enc = pc.dictionary_encode(pc.fill_null(tab.column("model_id"), "unknown")).combine_chunks()
-    model, model_names, n_models = enc.indices.to_numpy().astype(np.int64), enc.dictionary, len(enc.dictionary)
+    model, model_names = _string_codes(tab.column("model_id"))
+    n_models = len(model_names)
     d0, day, n_days, win = index_days(tab.column(DAY), f"`served` column `{DAY}`", windows, DAY)
     score = tab.column("score").to_numpy().astype(np.float64)
     bucket = np.clip(_numpy(tab, "position", max_position), 1, max_position).astype(np.int64)
@@ -426,8 +426,7 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
                            np.zeros((n_md, 1)), md, score, score_order, prob, mature, clicked, alpha, eps)]
     x_mature = logit(score[mature])
     for st_rank, seg_type in enumerate(segments, start=1):
-        enc = pc.dictionary_encode(pc.fill_null(tab.column(seg_type).cast(pa.string()), "unknown")).combine_chunks()
-        names, seg = enc.dictionary, enc.indices.to_numpy().astype(np.int64)
+        seg, names = _string_codes(tab.column(seg_type))
         offsets = _Offsets(model[mature], day[mature], bucket[mature], seg[mature], len(names), x_mature,
                            clicked[mature], n_days, max_position + 1, width)
         delta = np.zeros((n_md, len(names)))

@@ -109,15 +109,29 @@ def _stable_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
     return np.argsort(codes, kind="stable")
 
 
-def _segment_column(rows: Any, segment_type: str) -> Any:
-    """The segment of each row for one segment type, as strings: ``"all"`` for segment
-    type ``"all"``, else the column's values with null as ``"unknown"``."""
+def _as_strings(column: Any) -> Any:
+    """A column's values as strings, null as ``"unknown"`` (how segments name a null)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    return pc.fill_null(column.cast(pa.string()), "unknown")
+
+
+def _segment_column(rows: Any, segment_type: str) -> Any:
+    """The segment of each row for one segment type, as strings: ``"all"`` for segment
+    type ``"all"``, else the column's values (:func:`_as_strings`)."""
+    import pyarrow as pa
+
     if segment_type == "all":
         return pa.array(["all"] * rows.num_rows, pa.string())
-    return pc.fill_null(rows.column(segment_type).cast(pa.string()), "unknown")
+    return _as_strings(rows.column(segment_type))
+
+
+def _string_codes(column: Any) -> tuple[np.ndarray, Any]:
+    """Dense int64 codes of a column's values as strings (:func:`_as_strings`) and the
+    distinct values they number, an Arrow string array."""
+    encoded = _as_strings(column).combine_chunks().dictionary_encode()
+    return encoded.indices.to_numpy().astype(np.int64), encoded.dictionary
 
 
 def _float_column(table: Any, name: str) -> np.ndarray:

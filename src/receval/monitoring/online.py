@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 from receval import _validation as v
 from receval.metrics.classification import grouped_roc_auc
 from receval.metrics.uncertainty import z_value
-from receval.monitoring.marts import _as_table
+from receval.monitoring.marts import _as_table, _string_codes
 
 __all__ = ["ONLINE_AUC_SCHEMA", "LABELS", "online_auc_table"]
 
@@ -174,9 +174,9 @@ def _require(table: pa.Table, name: str, columns: Sequence[str]) -> None:
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense codes and the distinct values (as strings; null is 'unknown')."""
-    encoded = pc.fill_null(pc.cast(column, pa.string()), "unknown").combine_chunks().dictionary_encode()
-    return encoded.indices.to_numpy().astype(np.int64), np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    """Dense codes and the distinct values (as strings; null is 'unknown') as numpy."""
+    codes, values = _string_codes(column)
+    return codes, np.asarray(values.to_pylist(), dtype=object)
 
 
 class _Grouping(NamedTuple):
