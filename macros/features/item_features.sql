@@ -1,8 +1,8 @@
 {#- Item features of points (item_id, point_ts): static attributes from `items` (item_id,
     category, brand, price, created_at), activity windows and target encodings of the item
     (CTR, CVR) and its brand (CTR). Emits CTEs ending in `name`: the points' columns, the
-    counts below and the features. Reads pit_item_stream, pit_brand_stream and
-    pit_global_stream (pit_feature_streams). -#}
+    counts below and the features. Reads int_features__item_stream,
+    int_features__brand_stream and int_features__global_stream. -#}
 {% macro pit_item_features(name, points, items) -%}
 {{ name }}__static as (
     select
@@ -15,18 +15,18 @@
     left join {{ items }} as items on points.item_id = items.item_id
 ),
 
-{{ pit_window_counts(name ~ '__item_counts', name ~ '__static', 'pit_item_stream', ['item_id'], {
+{{ pit_window_counts(name ~ '__item_counts', name ~ '__static', ref('int_features__item_stream'), ['item_id'], {
     'item_impressions_1h': ['impressions', '1h'], 'item_clicks_1h': ['clicks', '1h'],
     'item_impressions_1d': ['impressions', '1d'], 'item_clicks_1d': ['clicks', '1d'],
     'item_impressions_all': ['impressions', 'all'], 'item_clicks_all': ['clicks', 'all'],
     'item_purchases_all': ['purchases', 'all'],
 }) }},
 
-{{ pit_window_counts(name ~ '__brand_counts', name ~ '__item_counts', 'pit_brand_stream', ['item_brand'], {
+{{ pit_window_counts(name ~ '__brand_counts', name ~ '__item_counts', ref('int_features__brand_stream'), ['item_brand'], {
     'item_brand_impressions_all': ['impressions', 'all'], 'item_brand_clicks_all': ['clicks', 'all'],
 }) }},
 
-{{ pit_window_counts(name ~ '__global_counts', name ~ '__brand_counts', 'pit_global_stream', [], {
+{{ pit_window_counts(name ~ '__global_counts', name ~ '__brand_counts', ref('int_features__global_stream'), [], {
     'global_impressions_all': ['impressions', 'all'], 'global_clicks_all': ['clicks', 'all'],
     'global_purchases_all': ['purchases', 'all'],
 }) }},

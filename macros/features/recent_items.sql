@@ -57,10 +57,10 @@ pit_user_recent_stream as (
 
 {#- The user's most recent distinct items before the point, for points (user_id, point_ts):
     user_recent_item_ids (empty when the user has no earlier event). Reads
-    pit_user_recent_stream (pit_feature_streams). -#}
+    int_features__user_recent_stream. -#}
 {% macro pit_user_recent_items(name, points) -%}
 {{ name }}__state as (
-    {{ asof_left_join(points, 'pit_user_recent_stream', ['user_id'], 'point_ts', 'ts', ['recent_item_ids_raw'],
+    {{ asof_left_join(points, ref('int_features__user_recent_stream'), ['user_id'], 'point_ts', 'ts', ['recent_item_ids_raw'],
                       strict=true, right_prefix='_' ~ name ~ '_') }}
 ),
 

@@ -44,51 +44,62 @@
 {%- endmacro %}
 
 
-{#- Emits CTEs ending in `name`: the columns of `points` (the keys and point_ts) plus one
-    count per entry of `counts`, column name -> [measure, window]: the number of the key's
-    events of the measure in [point_ts - window, point_ts), window a name of
-    feature_windows() or 'all' (every event strictly before point_ts). `stream` is a
-    pit_cumulative_stream on `keys`. The ASOF joins add internal columns
-    (_<name>_...). -#}
+{#- Emits CTEs ending in `name`: the columns of `points` (the keys and point_ts, and any
+    others) plus one count per entry of `counts`, column name -> [measure, window]: the
+    number of the key's events of the measure in [point_ts - window, point_ts), window a
+    name of feature_windows() or 'all' (every event strictly before point_ts). `stream` is
+    a pit_cumulative_stream on `keys`.
+    The ASOF joins run on the distinct (keys, point_ts) alone and the counts are joined back
+    to the points: an ASOF join materialises and sorts its whole left side, so carrying the
+    points' other columns through a chain of them made the chain spill tens of GB on the
+    large world, where the narrow chain spills a few. -#}
 {% macro pit_window_counts(name, points, stream, keys, counts) -%}
   {%- set lengths = feature_windows() -%}
   {%- set measures = [] -%}
-  {%- set windows = [] -%}
+  {%- set windows = {} -%}
   {%- for measure, window in counts.values() -%}
     {%- if measure not in measures %}{% do measures.append(measure) %}{% endif -%}
-    {%- if window != 'all' and window not in windows %}{% do windows.append(window) %}{% endif -%}
+    {%- if window != 'all' -%}
+      {%- do windows.setdefault(window, []) -%}
+      {%- if 'cum_' ~ measure not in windows[window] %}{% do windows[window].append('cum_' ~ measure) %}{% endif -%}
+    {%- endif -%}
   {%- endfor -%}
   {%- set cums = [] -%}
   {%- for m in measures %}{% do cums.append('cum_' ~ m) %}{% endfor -%}
-{{ name }}__bounds as (
-    select
-        *{% for w in windows %},
-        {{ dbt.dateadd(lengths[w][0], -1 * lengths[w][1], 'point_ts') }} as _{{ name }}_from_{{ w }}
+  {%- set key_columns -%}{% for k in keys %}{{ k }}, {% endfor %}point_ts{%- endset -%}
+{{ name }}__keys as (
+    select distinct
+        {{ key_columns }}{% for w in windows %},
+        {{ dbt.dateadd(lengths[w][0], -1 * lengths[w][1], 'point_ts') }} as from_{{ w }}
         {%- endfor %}
     from {{ points }}
 ),
 
 {{ name }}__now as (
-    {{ asof_left_join(name ~ '__bounds', stream, keys, 'point_ts', 'ts', cums,
-                      strict=true, right_prefix='_' ~ name ~ '_now_') }}
+    {{ asof_left_join(name ~ '__keys', stream, keys, 'point_ts', 'ts', cums, strict=true, right_prefix='at_now_') }}
 ),
 {%- for w in windows %}
 {%- set previous = name ~ ('__now' if loop.first else '__' ~ loop.previtem) %}
 
 {{ name }}__{{ w }} as (
-    {{ asof_left_join(previous, stream, keys, '_' ~ name ~ '_from_' ~ w, 'ts', cums,
-                      strict=true, right_prefix='_' ~ name ~ '_' ~ w ~ '_') }}
+    {{ asof_left_join(previous, stream, keys, 'from_' ~ w, 'ts', windows[w], strict=true, right_prefix='at_' ~ w ~ '_') }}
 ),
 {%- endfor %}
 
-{{ name }} as (
+{{ name }}__counts as (
     select
-        *
+        {{ key_columns }}
         {%- for column, (measure, window) in counts.items() %},
-        coalesce(_{{ name }}_now_cum_{{ measure }}, 0)
-        {%- if window != 'all' %} - coalesce(_{{ name }}_{{ window }}_cum_{{ measure }}, 0){% endif %}
-            as {{ column }}
+        coalesce(at_now_cum_{{ measure }}, 0)
+        {%- if window != 'all' %} - coalesce(at_{{ window }}_cum_{{ measure }}, 0){% endif %} as {{ column }}
         {%- endfor %}
-    from {{ name }}__{{ windows[-1] if windows else 'now' }}
+    from {{ name }}__{{ (windows | list)[-1] if windows else 'now' }}
+),
+
+{{ name }} as (
+    select points.*{% for column in counts %}, counts.{{ column }}{% endfor %}
+    from {{ points }} as points
+    left join {{ name }}__counts as counts
+        on {% for k in keys %}points.{{ k }} is not distinct from counts.{{ k }} and {% endfor %}points.point_ts = counts.point_ts
 )
 {%- endmacro %}

@@ -5,8 +5,8 @@
     static attributes come from. Emits CTEs ending in `name`: the slots' columns and the
     features. int_features__impressions (the shown slots) and int_cf__candidate_features
     (every logged retrieval candidate of a request) both call it, so a candidate is scored
-    on exactly the features the models were trained on. Reads the CTEs of
-    pit_feature_streams. -#}
+    on exactly the features the models were trained on. The group macros read
+    the int_features__*_stream tables. -#}
 {% macro pit_slot_features(name, slots, users, items, requests) -%}
 -- Each feature group runs on its own narrow points (the ASOF joins move only keys and
 -- timestamps), joined back to the slots at the end. User features are a property of the

@@ -8,9 +8,6 @@
 
 with
 
-{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
-                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
-
 slots as (
     select * from {{ ref('int_cf__candidate_slots') }}
 ),

@@ -10,9 +10,6 @@
 
 with
 
-{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
-                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
-
 labels as (
     select
         labelled.event_id, labelled.request_id, labelled.user_id, labelled.item_id, labelled.position,

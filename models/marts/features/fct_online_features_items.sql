@@ -3,9 +3,6 @@
 -- int_features__impressions (macros/features/) at feature_ts = as_of.
 with
 
-{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
-                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
-
 points as ({{ pit_snapshot_points(ref('int_core__items'), 'item_id', ref('int_labels__data_end')) }}),
 
 {{ pit_item_features('item_features', 'points', items=ref('int_core__items')) }}

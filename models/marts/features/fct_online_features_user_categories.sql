@@ -4,9 +4,6 @@
 -- a default. Same definitions as int_features__impressions.
 with
 
-{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
-                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
-
 categories as (
     select distinct category as item_category
     from {{ ref('int_core__items') }}

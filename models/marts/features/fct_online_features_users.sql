@@ -4,9 +4,6 @@
 -- served at as_of sees exactly these values.
 with
 
-{{ pit_feature_streams(impressions=ref('int_labels__impressions'), clicks=ref('stg_landing__clicks'),
-                       purchases=ref('stg_landing__conversions'), items=ref('int_core__items')) }},
-
 points as ({{ pit_snapshot_points(ref('int_core__users'), 'user_id', ref('int_labels__data_end')) }}),
 
 {{ pit_user_features('user_features', 'points', users=ref('int_core__users')) }},
