@@ -30,28 +30,28 @@ world's prod_v1 (positions 1, 5, 10, days 1-14) are within 7e-5 of the row-level
 falls inside a bin. The map's own sampling error (a window holds
 hundreds of thousands of rows) is not in the interval.
 
-Per-segment offset (calibration in the large)
----------------------------------------------
+Per-segment recalibration (intercept and slope)
+-----------------------------------------------
 The maps are fitted on every segment's rows together, so a segment whose click rate at a
 given score and position differs (the default world's item categories: ``prod_v1``'s score
 error differs by category) gets biased probabilities. For the rows of a segment (segment
-type other than ``all``), the map's logit is shifted by an offset :math:`\delta_s` fitted on
-the segment's mature rows in the same window, :math:`\sum_i
-\sigma(\mathrm{logit}\,p_i + \delta_s) = \sum_i y_i`: a one-dimensional Newton solve
-(safeguarded by bisection) on the same binned counts, kept per model x day x position x
-segment value x logit bin (``segment_offset``; 0 where the segment's window rows hold one
-class or none). Segment ``all`` keeps :math:`\delta = 0`: Platt's score equations (and
-isotonic regression's blocks) already make the fitted probabilities sum to the clicks, per
-position. This fixes a segment's level (click rate: on the default world, prod_v1's
-category-days' click-rate interval covers 93% instead of 74%), not its slope: where the
-score separates clicks better or worse inside a segment than over all rows (prod_v1's
-categories: logistic slopes 0.85 .. 1.12 on the mapped logit), the expected AUC stays
-biased (AUC coverage 84% either way).
+type other than ``all``), the map's logit :math:`z` is recalibrated to
+:math:`\sigma(a_s + b_s z)`, :math:`(a_s, b_s)` the logistic regression of the segment's
+mature rows' clicks on :math:`z` in the same window: Newton's method on the 2 x 2 score
+equations over the same binned counts, kept per model x day x position x segment value x
+logit bin (``segment_offset`` :math:`a_s`, ``segment_slope`` :math:`b_s`; (0, 1) where
+the segment's window rows hold one class or none; the offset alone, slope 1, where the
+fit does not converge to a positive slope, and for isotonic maps, which a logistic slope
+does not correct). Segment ``all`` keeps (0, 1): Platt's score equations per position
+already hold over all rows. The intercept fixes a segment's level (click rate), the slope
+how well the score separates clicks inside it (expected AUC): on the default world,
+``prod_v1``'s categories have slopes 0.85 .. 1.12 on the mapped logit, and with the offset
+alone their AUC intervals covered 84% of the category-days.
 
 What each row reports
 ---------------------
 Per model x day x segment: :func:`~receval.monitoring.performance.grouped_cbpe` on the
-calibrated probabilities of the served rows, shifted by the segment's offset (expected AUC
+calibrated probabilities of the served rows, recalibrated per segment (expected AUC
 of the served score, log-loss of the calibrated probabilities and click rate, each with the
 analytic ``1 - alpha`` prediction interval of the figure the labels will realise), and, on the rows whose click
 label is mature, the realised figures: AUC (:func:`receval.metrics.classification.grouped_roc_auc`,
@@ -101,7 +101,8 @@ def performance_estimate_schema() -> Any:
         f("segment", s, False), f("period", s), f("status", s, False), f("reason", s),
         f("reference_start_date", pa.date32()), f("reference_end_date", pa.date32()),
         f("n_reference_days", i, False), f("n_reference", i, False), f("n_reference_clicks", i, False),
-        f("calibration", s, False), f("segment_offset", d), f("n", i, False), f("n_label_mature", i, False),
+        f("calibration", s, False), f("segment_offset", d), f("segment_slope", d),
+        f("n", i, False), f("n_label_mature", i, False),
         f("expected_auc", d), f("expected_auc_std_error", d), f("expected_auc_ci_low", d),
         f("expected_auc_ci_high", d), f("realised_auc", d), f("auc_covered", b),
         f("expected_log_loss", d), f("expected_log_loss_ci_low", d), f("expected_log_loss_ci_high", d),
@@ -209,6 +210,39 @@ def _solve_offsets(z: np.ndarray, rows: np.ndarray, seg: np.ndarray, clicks: np.
     return d
 
 
+
+def _solve_recalibration(z: np.ndarray, rows: np.ndarray, clicks: np.ndarray, seg: np.ndarray,
+                         k: int, slope: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment ``k``, the intercept ``a_k`` and slope ``b_k`` of ``sigmoid(a_k + b_k z)``
+    maximising the binned log-likelihood (bins of calibrated logits ``z`` with ``rows`` rows
+    and ``clicks`` clicks each): Newton's method on the 2 x 2 score equations, from the
+    offset of :func:`_solve_offsets` and slope 1. A segment where it does not converge to
+    a positive slope (one class, one bin, separable bins), and every segment unless
+    ``slope``, keeps that offset and slope 1."""
+    total_clicks = np.bincount(seg, weights=clicks, minlength=k)
+    a0 = _solve_offsets(z, rows, seg, total_clicks)
+    if not slope:
+        return a0, np.ones(k)
+    a, b = a0.copy(), np.ones(k)
+    active = (total_clicks > 0) & (total_clicks < np.bincount(seg, weights=rows, minlength=k))
+    converged = np.zeros(k, dtype=bool)
+    for _ in range(_NEWTON_STEPS):
+        q = 1.0 / (1.0 + np.exp(-(a[seg] + b[seg] * z)))
+        r, w = clicks - rows * q, rows * q * (1.0 - q)
+        ga, gb = (np.bincount(seg, weights=v, minlength=k) for v in (r, z * r))
+        haa, hab, hbb = (np.bincount(seg, weights=v, minlength=k) for v in (w, w * z, w * z * z))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            det = haa * hbb - hab * hab
+            da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        step = active & ~converged & np.isfinite(da) & np.isfinite(db) & (det > 0)
+        a, b = np.where(step, a + da, a), np.where(step, b + db, b)
+        converged |= step & (np.maximum(np.abs(da), np.abs(db)) < 1e-10)
+        active &= step | converged
+        if not (active & ~converged).any():
+            break
+    keep = converged & (b > 0)
+    return np.where(keep, a, a0), np.where(keep, b, 1.0)
+
 class _Maps:
     """The calibration maps of every model x day: fitted on the window's binned counts,
     cached per model and window (a fixed reference fits once per model and position)."""
@@ -255,12 +289,12 @@ class _Maps:
         return out, n_ref, c_ref
 
 
-class _Offsets:
-    """The per-segment calibration-in-the-large offsets of one segment type: the mature
-    rows counted once per model x day x position bucket x segment value x logit bin (rows
-    and the sum of the logits) and per model x segment value x day (clicks), summed over
-    each window as in :class:`_Maps`; per model and window, every segment value's offset
-    solves ``sum sigmoid(logit(map(score)) + d) = clicks`` over its reference bins."""
+class _Recalibrations:
+    """The per-segment recalibrations of one segment type: the mature rows counted once per
+    model x day x position bucket x segment value x logit bin (rows, clicks and the sum of
+    the logits), summed over each window as in :class:`_Maps`; per model and window, every
+    segment value's intercept and slope on ``logit(map(score))`` fitted on its reference
+    bins (:func:`_solve_recalibration`)."""
 
     def __init__(self, model: np.ndarray, day: np.ndarray, bucket: np.ndarray, seg: np.ndarray,
                  n_seg: int, x: np.ndarray, y: np.ndarray, n_days: int, n_buckets: int, width: float):
@@ -273,12 +307,12 @@ class _Offsets:
         cell = idx * n_days + day
         self.rows = _window_sums(cell, self.combos.size, n_days, None)
         self.sum_x = _window_sums(cell, self.combos.size, n_days, x)
-        self.clicks = _window_sums((model * n_seg + seg) * n_days + day, n_models * n_seg, n_days, y)
+        self.clicks = _window_sums(cell, self.combos.size, n_days, y)
         self.cache: dict[tuple, np.ndarray] = {}
 
     def solve(self, maps: _Maps, m: int, lo: int, hi: int) -> np.ndarray:
-        """Offsets (one per segment value) of model ``m`` on the window ``lo .. hi``, with
-        the maps of ``maps``; 0 where the window gives no map."""
+        """(intercept, slope) per segment value (rows) of model ``m`` on the window
+        ``lo .. hi``, with the maps of ``maps``; (0, 1) where the window gives no map."""
         key = (m, lo, hi)
         if key in self.cache:
             return self.cache[key]
@@ -287,29 +321,30 @@ class _Offsets:
         n = self.rows[a:z, hi + 1] - self.rows[a:z, lo]
         keep = n > 0
         combos, n = self.combos[a:z][keep], n[keep]
+        c = (self.clicks[a:z, hi + 1] - self.clicks[a:z, lo])[keep]
         xbar = (self.sum_x[a:z, hi + 1] - self.sum_x[a:z, lo])[keep] / n
         k = combos // (self.n_seg * self.n_bins) % self.n_buckets
         bounds = np.searchsorted(k, np.arange(self.n_buckets + 1))
         present = np.flatnonzero(np.diff(bounds))
         fitted = maps.fit(m, lo, hi, present)[0] if present.size else {}
-        out = np.zeros(self.n_seg)
+        out = np.tile([0.0, 1.0], (self.n_seg, 1))
         if fitted and all(cal is not None for cal in fitted.values()):
             zc = np.empty(n.size)
             for kk in present:
                 sl = slice(bounds[kk], bounds[kk + 1])
                 zc[sl] = logit(fitted[int(kk)].apply(1.0 / (1.0 + np.exp(-xbar[sl]))))
-            rows_c = slice(m * self.n_seg, (m + 1) * self.n_seg)
-            clicks = self.clicks[rows_c, hi + 1] - self.clicks[rows_c, lo]
-            out = _solve_offsets(zc, n, combos // self.n_bins % self.n_seg, clicks)
+            out = np.column_stack(_solve_recalibration(zc, n, c, combos // self.n_bins % self.n_seg, self.n_seg,
+                                                       slope=maps.method == "platt"))
         self.cache[key] = out
         return out
 
 
-def _shift(prob: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """``sigmoid(logit(prob) + d)`` where ``d != 0`` (``prob`` itself elsewhere)."""
+def _recalibrate(prob: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """``sigmoid(a + b logit(prob))`` per row (``ab``: rows of (a, b)); ``prob`` itself
+    where (a, b) = (0, 1)."""
     out = prob.copy()
-    on = (d != 0) & ~np.isnan(prob)
-    out[on] = 1.0 / (1.0 + np.exp(-(logit(prob[on]) + d[on])))
+    on = ((ab[:, 0] != 0) | (ab[:, 1] != 1)) & ~np.isnan(prob)
+    out[on] = 1.0 / (1.0 + np.exp(-(ab[on, 0] + ab[on, 1] * logit(prob[on]))))
     return out
 
 
@@ -332,7 +367,7 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
         Segment columns (var ``monitoring_prediction_segments``): every model x day is
         reported over all its rows (``segment_type`` / ``segment`` ``"all"``) and per
         value of each column (null as ``"unknown"``), each with the model x day's maps
-        and, per segment value, its offset (module docstring).
+        and, per segment value, its recalibration (module docstring).
     calibration : {"platt", "isotonic"}
         The map fitted per position (var ``monitoring_cbpe_calibration``).
     max_position : int
@@ -355,7 +390,7 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
         Platt or isotonic map can take; ``fallback_popular``'s popularity counts do not).
         ``n_reference`` / ``n_reference_clicks``: the model's mature rows and clicks in the
         window, ``n_reference_days`` the window's days holding some; ``segment_offset``
-        the logit offset of the segment's rows (0 for ``all``). Estimates are null
+        / ``segment_slope`` the recalibration of the segment's rows ((0, 1) for ``all``). Estimates are null
         where the window gives no map (``reason``); the ``realised_*`` figures are on the
         ``n_label_mature`` rows (null without any) and ``*_covered`` is null until every
         row's label is mature. ``status``: ``estimated`` / ``no_estimate`` on analysis
@@ -420,23 +455,24 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
                 rows = order[bounds[j]:bounds[j + 1]]
                 prob[rows] = cal.apply(score[rows])
 
-    # per segment type: each value's calibration-in-the-large offset on the window's rows
+    # per segment type: each value's recalibration (intercept, slope) on the window's rows
     score_order = np.argsort(score)
     parts = [_segment_rows(0, "all", pa.array(["all"], pa.string()), np.zeros(score.size, dtype=np.int64),
-                           np.zeros((n_md, 1)), md, score, score_order, prob, mature, clicked, alpha, eps)]
+                           np.tile([0.0, 1.0], (n_md, 1, 1)), md, score, score_order, prob, mature, clicked,
+                           alpha, eps)]
     x_mature = logit(score[mature])
     for st_rank, seg_type in enumerate(segments, start=1):
         seg, names = _string_codes(tab.column(seg_type))
-        offsets = _Offsets(model[mature], day[mature], bucket[mature], seg[mature], len(names), x_mature,
-                           clicked[mature], n_days, max_position + 1, width)
-        delta = np.zeros((n_md, len(names)))
+        recalibrations = _Recalibrations(model[mature], day[mature], bucket[mature], seg[mature], len(names),
+                                         x_mature, clicked[mature], n_days, max_position + 1, width)
+        ab = np.tile([0.0, 1.0], (n_md, len(names), 1))
         for u in np.unique(cell_md):
             m, t = divmod(int(u), n_days)
             lo, hi = int(lo_day[t]), int(hi_day[t])
             if lo <= hi:
-                delta[u] = offsets.solve(maps, m, lo, hi)
-        parts.append(_segment_rows(st_rank, seg_type, names, seg, delta, md, score, score_order,
-                                   _shift(prob, delta[md, seg]), mature, clicked, alpha, eps))
+                ab[u] = recalibrations.solve(maps, m, lo, hi)
+        parts.append(_segment_rows(st_rank, seg_type, names, seg, ab, md, score, score_order,
+                                   _recalibrate(prob, ab[md, seg]), mature, clicked, alpha, eps))
     out = pa.concat_tables(parts)
     key = out.column("_md").to_numpy()
     m_of, t_of = key // n_days, key % n_days
@@ -460,8 +496,9 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
         "calibration": pa.array([calibration] * n, pa.string()),
         "alpha": np.full(n, alpha),
     }
-    out = out.set_column(out.schema.get_field_index("segment_offset"), "segment_offset",
-                         pa.array(np.where(has_map, out.column("segment_offset").to_numpy(), np.nan)))
+    for name in ("segment_offset", "segment_slope"):
+        out = out.set_column(out.schema.get_field_index(name), name,
+                             pa.array(np.where(has_map, out.column(name).to_numpy(), np.nan)))
     for name, col in cols.items():
         out = out.append_column(name, col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col))
     out = out.take(pc.sort_indices(out, sort_keys=[("model_id", "ascending"), (DAY, "ascending"),
@@ -472,12 +509,12 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
                      if pa.types.is_floating(f.type) else out.column(f.name) for f in schema}).cast(schema)
 
 
-def _segment_rows(st_rank: int, segment_type: str, names: Any, seg: np.ndarray, delta: np.ndarray,
+def _segment_rows(st_rank: int, segment_type: str, names: Any, seg: np.ndarray, ab: np.ndarray,
                   md: np.ndarray, score: np.ndarray, score_order: np.ndarray, prob: np.ndarray,
                   mature: np.ndarray, clicked: np.ndarray, alpha: float, eps: float) -> Any:
     """The estimate and realised columns of every model x day x segment of one segment type
-    (segment value codes ``seg`` naming ``names``; ``prob`` already shifted by the offsets
-    ``delta``, model x day by value)."""
+    (segment value codes ``seg`` naming ``names``; ``prob`` already recalibrated by ``ab``,
+    model x day by value by (intercept, slope))."""
     import pyarrow as pa
 
     g, groups = _dense(md * len(names) + seg, (int(md.max()) + 1) * len(names))
@@ -521,7 +558,8 @@ def _segment_rows(st_rank: int, segment_type: str, names: Any, seg: np.ndarray, 
         "_segment_type": np.full(n_groups, st_rank),
         "segment_type": pa.array([segment_type] * n_groups, pa.string()),
         "segment": seg_names.cast(pa.string()),
-        "segment_offset": delta[groups // len(names), groups % len(names)],
+        "segment_offset": ab[groups // len(names), groups % len(names), 0],
+        "segment_slope": ab[groups // len(names), groups % len(names), 1],
         "n": n.astype(np.int64), "n_label_mature": n_mature.astype(np.int64),
         "expected_auc": est.auc, "expected_auc_std_error": est.auc_std_error,
         "expected_auc_ci_low": auc_lo, "expected_auc_ci_high": auc_hi,

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pyarrow as pa
 import pytest
+import statsmodels.api as sm
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -82,13 +83,14 @@ def test_binned_platt_equals_sklearn_on_the_weighted_bins():
 
 
 def synthetic_world(seed, n_days=45, reference_days=5, rows_per_day=2000, flip_after=None,
-                    group_shift=None):
+                    group_shift=None, group_slope=None):
     """Served rows whose click probability is an exact per-position Platt map of the score
     (so a calibrated map exists), a fixed reference window on the first days, and the
     windows table. ``flip_after``: from that day on, device b's clicks follow another map
     (concept drift). ``group_shift``: a column ``group`` (g1 / g2) whose clicks' logit is
     shifted by ``+group_shift`` / ``-group_shift`` at the same score and position (and a
-    constant column ``one``)."""
+    constant column ``one``); ``group_slope``: g1's / g2's clicks' logit is also scaled by
+    ``1 + group_slope`` / ``1 - group_slope``."""
     rng = np.random.default_rng(seed)
     n = n_days * rows_per_day
     day = np.repeat(np.arange(n_days), rows_per_day)
@@ -100,7 +102,8 @@ def synthetic_world(seed, n_days=45, reference_days=5, rows_per_day=2000, flip_a
     extra = {}
     if group_shift is not None:
         group = rng.choice(["g1", "g2"], n)
-        z = z + np.where(group == "g1", group_shift, -group_shift)
+        sign = np.where(group == "g1", 1.0, -1.0)
+        z = z * (1.0 + sign * (group_slope or 0.0)) + sign * group_shift
         extra = {"group": group, "one": np.full(n, "x")}
     if flip_after is not None:
         z = np.where((day >= flip_after) & (device == "b"), z + 1.0, z)
@@ -135,14 +138,15 @@ def test_interval_covers_the_realised_auc_95_percent_of_the_time():
     assert abs(diff.mean()) < 3 * diff.std(ddof=1) / np.sqrt(len(diff))
 
 
-def test_segment_offset_calibrates_each_segment_in_the_large():
+def test_segment_recalibration_is_the_segments_logistic_fit_on_the_mapped_logit():
     """Groups g1 / g2 click at logit +-0.4 off the per-position map at the same score: the
-    maps (fitted on all rows) miss each group's click rate, the per-segment offset fitted
-    on the group's reference rows (the row-level solve of sum sigmoid(logit p + d) = clicks)
-    brings the AUC and click-rate intervals back to ~95% (80 intervals, SD 2.4 points);
-    the maps alone covered none of the click rates and 89% of the AUCs (seeds 10-12: 0 ->
-    91-94% and 89-91% -> 95-98%). A segment holding every row (and segment all) gets
-    offset 0: Platt's score equations already match the clicks."""
+    maps (fitted on all rows) miss each group's click rate; each group's recalibration
+    sigmoid(a + b logit p), fitted on its reference rows, brings the AUC and click-rate
+    intervals back to ~95% (80 intervals, SD 2.4 points); the maps alone covered none of
+    the click rates and 89% of the AUCs (seeds 10-12: 0 -> 91-94% and 89-91% -> 95-98%).
+    (a, b) is the row-level logistic regression of the reference's clicks on the mapped
+    logit (statsmodels). A segment holding every row (and segment all) gets (0, 1): the
+    per-position Platt maps' score equations already hold on all rows."""
     served, windows = synthetic_world(seed=10, rows_per_day=4000, group_shift=0.4)
     out = performance_estimate_table(served, windows, segments=["group", "one"]).to_pandas()
     est = out[out.status == "estimated"]
@@ -152,7 +156,7 @@ def test_segment_offset_calibrates_each_segment_in_the_large():
     assert 0.90 <= grp.click_rate_covered.mean() <= 1.0
     diff = grp.realised_click_rate - grp.expected_click_rate
     assert abs(diff.mean()) < 3 * diff.std(ddof=1) / np.sqrt(len(diff))
-    # the offset: the reference's row-level solve with the reference's row-level maps
+    # (a, b): the reference's row-level logistic fit on the row-level maps' logits
     fine = performance_estimate_table(served, windows, segments=["group"], logit_bin_width=1e-4).to_pandas()
     rows = served.to_pandas()
     ref = rows[rows.impression_date <= D0 + dt.timedelta(days=4)]
@@ -163,20 +167,41 @@ def test_segment_offset_calibrates_each_segment_in_the_large():
         zref[at] = logit(cal.apply(ref.score[at].to_numpy()))
     for g in ("g1", "g2"):
         at = (ref.group == g).to_numpy()
-        d = 0.0
-        for _ in range(30):
-            q = 1 / (1 + np.exp(-(zref[at] + d)))
-            d -= (q.sum() - ref.is_clicked[at].sum()) / (q * (1 - q)).sum()
-        got = fine[(fine.segment == g) & (fine.status == "estimated")].segment_offset
-        assert got.to_numpy() == pytest.approx(d, abs=1e-4)
-        assert abs(d) > 0.25 and np.sign(d) == (1 if g == "g1" else -1)
-    # delta_all = 0: a constant segment has exactly segment all's figures
+        a, b = sm.Logit(ref.is_clicked[at].to_numpy(float), sm.add_constant(zref[at])).fit(disp=0, tol=1e-12).params
+        got = fine[(fine.segment == g) & (fine.status == "estimated")]
+        assert got.segment_offset.to_numpy() == pytest.approx(a, abs=1e-4)
+        assert got.segment_slope.to_numpy() == pytest.approx(b, abs=1e-3)
+        assert abs(a) > 0.25 and np.sign(a) == (1 if g == "g1" else -1)
+    # a constant segment has exactly segment all's figures
     one, every = est[est.segment_type == "one"], est[est.segment_type == "all"]
     assert np.abs(one.segment_offset).max() < 1e-9 and (every.segment_offset == 0).all()
+    assert np.abs(one.segment_slope - 1).max() < 1e-9 and (every.segment_slope == 1).all()
     assert one.expected_click_rate.to_numpy() == pytest.approx(every.expected_click_rate.to_numpy(), abs=1e-9)
+    assert one.expected_auc.to_numpy() == pytest.approx(every.expected_auc.to_numpy(), abs=1e-9)
     assert (out[out.status != "estimated"].segment_type == "all").sum() == 5   # reference days
+    # isotonic maps: an offset only (a logistic slope is not a correction of that family)
     iso = performance_estimate_table(served, windows, segments=["one"], calibration="isotonic").to_pandas()
-    assert np.abs(iso[iso.status == "estimated"].segment_offset).max() < 1e-4
+    iso = iso[iso.status == "estimated"]
+    assert np.abs(iso.segment_offset).max() < 1e-4 and (iso.segment_slope == 1).all()
+
+
+def test_segment_slope_restores_the_auc_interval_where_segments_differ_in_slope():
+    """g1's clicks' logit is 1.4x, g2's 0.6x the per-position map's (no shift): the score
+    separates clicks better in g1 than over all rows. With an offset alone each group's
+    expected AUC is off by ~0.057 (g1's too low, g2's too high) and its interval covers
+    0-1% of 80 group-days (seeds 20-22); with the fitted slopes (g1 / g2 ~ 1.4 / 0.6 = 2.33,
+    each relative to the pooled map's own slope) the bias is under 0.01 and the intervals
+    cover 88-95% (the reference fit's own sampling error is not in the interval)."""
+    served, windows = synthetic_world(seed=20, rows_per_day=4000, group_shift=0.0, group_slope=0.4)
+    out = performance_estimate_table(served, windows, segments=["group"]).to_pandas()
+    grp = out[(out.status == "estimated") & (out.segment_type == "group")]
+    assert len(grp) == 80
+    assert 0.85 <= grp.auc_covered.mean() <= 1.0
+    assert 0.90 <= grp.click_rate_covered.mean() <= 1.0
+    slopes = grp.groupby("segment").segment_slope.mean()
+    assert slopes["g1"] / slopes["g2"] == pytest.approx(1.4 / 0.6, abs=0.15)
+    bias = (grp.realised_auc - grp.expected_auc).groupby(grp.segment).mean()
+    assert bias.abs().max() < 0.01
 
 
 def test_concept_drift_leaves_the_interval():
