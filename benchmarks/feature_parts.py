@@ -6,7 +6,8 @@ features' time and spill go on a large world.
     python benchmarks/feature_parts.py --world data/large --groups   # the three groups, then the assembly on them
 
 Builds the features' inputs (staging, labels, items, users, the stream tables) once into
-warehouse/feature_parts_<world> with `dbt build` (tests excluded) unless they are there,
+warehouse/feature_parts_<world> with `dbt build` (tests excluded; wall, peak RSS and the
+slowest nodes printed) unless they are there,
 compiles the model, then runs `create table part_<cte> as <the model's CTEs> select * from
 <cte>` per part in one DuckDB connection with the profile's settings (2 threads, the
 memory limit of RECEVAL_MEMORY_LIMIT, default 8GB). With --groups: the user group (with the
@@ -30,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from dbt_build import PROJECT_DIR, dbt_command, run_measured
+from whole_build import slowest_nodes
 
 MODEL = "int_features__impressions"
 INPUTS = ["+int_labels__split_dates", "+int_core__items", "+int_core__users", "+stg_landing__requests",
@@ -68,7 +70,8 @@ def main() -> None:
     if not database.exists():
         wall, peak = run_measured(*dbt_command(warehouse, raw, "build", "--exclude-resource-type", "test",
                                                "unit_test", "--select", *INPUTS))
-        print(f"inputs and streams: {wall:.1f} s, {peak:.2f} GiB")
+        print(f"inputs and streams: {wall:.1f} s, {peak:.2f} GiB; slowest nodes:",
+              slowest_nodes(warehouse, 10)[0])
     run_measured(*dbt_command(warehouse, raw, "compile", "--select", MODEL))
     sql = next((warehouse / "target" / "compiled").rglob(f"{MODEL}.sql")).read_text()
     final = sql.rindex("\nselect\n    features.event_id")
