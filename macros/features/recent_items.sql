@@ -57,21 +57,25 @@ pit_user_recent_stream as (
 
 {#- The user's most recent distinct items before the point, for points (user_id, point_ts):
     user_recent_item_ids (empty when the user has no earlier event). Reads
-    int_features__user_recent_stream. -#}
+    int_features__user_recent_stream, looked up once per distinct (user, point). -#}
 {% macro pit_user_recent_items(name, points) -%}
-{{ name }}__state as (
-    {{ asof_left_join(points, ref('int_features__user_recent_stream'), ['user_id'], 'point_ts', 'ts', ['recent_item_ids_raw'],
-                      strict=true, right_prefix='_' ~ name ~ '_') }}
+{{ name }}__keys as (
+    select distinct user_id, point_ts from {{ points }}
 ),
+
+{{ pit_latest_before(name ~ '__state', name ~ '__keys', ref('int_features__user_recent_stream'), ['user_id'],
+                     'point_ts', ['recent_item_ids_raw']) }},
 
 {{ name }} as (
     select
-        *,
+        points.*,
         coalesce(
-            {{ list_first_distinct('_' ~ name ~ '_recent_item_ids_raw', pit_recent_items_n()) }},
+            {{ list_first_distinct('state.recent_item_ids_raw', pit_recent_items_n()) }},
             {{ empty_list('bigint') }}
         ) as user_recent_item_ids
-    from {{ name }}__state
+    from {{ points }} as points
+    left join {{ name }}__state as state
+        on points.user_id = state.user_id and points.point_ts = state.point_ts
 )
 {%- endmacro %}
 

@@ -76,10 +76,29 @@
     inner join {{ name }}__items as items
         on slots.item_id = items.item_id
         and slots.point_ts = items.point_ts
+    -- the category from the small items relation, not from the item features: joined on
+    -- the features' category, the user x category rows met the slots by (user, time) alone
+    -- first, one row per category of the request (8x the rows on the large world)
+    left join {{ items }} as slot_items on slots.item_id = slot_items.item_id
     inner join {{ name }}__user_categories as user_categories
         on slots.user_id = user_categories.user_id
-        and items.item_category is not distinct from user_categories.item_category
+        and slot_items.category is not distinct from user_categories.item_category
         and slots.point_ts = user_categories.point_ts
     left join {{ requests }} as requests on slots.request_id = requests.request_id
 )
+{%- endmacro %}
+
+
+{#- The feature columns pit_slot_features emits, in the contract's groups (context, item,
+    user, user x item category): int_features__impression_features selects them and
+    int_features__impressions carries them beside the labels. -#}
+{% macro pit_feature_columns() -%}
+  {{ return(['position', 'device', 'hour_of_day',
+             'item_category', 'item_brand', 'item_price', 'item_age_days', 'item_impressions_1h',
+             'item_ctr_1h', 'item_impressions_1d', 'item_ctr_1d', 'item_id_te_ctr', 'item_id_te_cvr',
+             'item_brand_te_ctr',
+             'user_country', 'user_tenure_days', 'user_impressions_7d', 'user_ctr_7d',
+             'user_impressions_30d', 'user_ctr_30d', 'user_id_te_ctr', 'user_recent_item_ids',
+             'item_in_user_recent',
+             'user_category_impressions_30d', 'user_category_click_share_30d']) }}
 {%- endmacro %}

@@ -18,8 +18,10 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 # The tiny world has a 6-day main window: 4 / 1 / 1 days of train / validation / test.
 # The tiny world has 4 training days: a day is monitored once its reference holds 2.
+# feature_batch_rows: the tiny world's ~37k impressions build their features in four day
+# batches, so every test of the tiny build runs the batched path of the large worlds.
 TINY_VARS = {"split_train_days": 4, "split_validation_days": 1, "split_test_days": 1,
-             "monitoring_min_reference_days": 2}
+             "monitoring_min_reference_days": 2, "feature_batch_rows": 10_000}
 
 
 @dataclass

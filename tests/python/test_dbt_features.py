@@ -14,6 +14,7 @@ tests), not the whole project.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -324,6 +325,20 @@ def test_features_before_a_cut_do_not_change_when_the_future_is_deleted(
                      | (after_cut["is_converted"] != before["is_converted"])
                      | (after_cut["is_label_mature"] != before["is_label_mature"]))
     assert label_changed.any()
+
+
+@pytest.mark.parametrize("batch_rows", [1, 10**9])
+def test_day_batches_give_the_same_features_as_one_query(warehouse, tmp_path, batch_rows):
+    """The session built the features in day batches of at most 10,000 impressions
+    (TINY_VARS); rebuilt on a copy of its warehouse with a batch per day (1 row: a day is
+    never split) and as one batch, the table is the same to the last bit."""
+    copy = Warehouse(tmp_path, warehouse.raw_path, {**TINY_VARS, "feature_batch_rows": batch_rows})
+    shutil.copy(warehouse.database, copy.database)
+    days = warehouse.query("select count(distinct impression_date) as n from int_labels__impressions").n[0]
+    result = copy.dbt("run", "--select", "int_features__impression_features", "--full-refresh")
+    assert f"{days if batch_rows == 1 else 1} batch(es) of days" in result.stdout
+    table = "select * from int_features__impression_features order by event_id"
+    pd.testing.assert_frame_equal(copy.query(table), warehouse.query(table))
 
 
 def test_online_snapshot_is_the_same_definitions_at_the_data_end(warehouse, events):

@@ -1,0 +1,51 @@
+-- One row per impression of int_labels__impressions: the point-in-time features the
+-- candidate models train on (receval.models.features: CATEGORICAL + DENSE), without its
+-- labels (int_features__impressions joins them). Every feature is computed as of
+-- feature_ts, the moment the impression's list was served (the request's first impression;
+-- all of a request's impressions share it), from events strictly before it, each at its own
+-- event time: nothing of the same request, no click or purchase that happened at or after
+-- feature_ts, counts. The definitions live in macros/features/ and are shared with the
+-- online snapshot marts and the candidate-set features (int_cf__candidate_features).
+-- A day's features read only events before the day ends, so the table is built a batch of
+-- days at a time (macros/materializations/incremental_by_day.sql): a new day adds its rows
+-- and leaves the others, and each batch's joins stay small.
+{{ config(
+    materialized='incremental_by_day',
+    day_column='impression_date',
+    days_from='int_labels__impressions',
+    batch_rows=var('feature_batch_rows'),
+    lookback_days=var('feature_lookback_days'),
+) }}
+
+with
+
+impressions as (
+    select event_id, request_id, user_id, item_id, position, impression_ts, impression_date
+    from {{ ref('int_labels__impressions') }}
+    -- and the day before: a request served just before midnight keeps its first impression
+    where {{ day_batch('impression_date', days_before=1) }}
+),
+
+slots as (
+    select *
+    from (
+        select
+            impressions.*,
+            min(impressions.impression_ts) over (partition by impressions.request_id) as point_ts,
+            impressions.impression_ts as context_ts
+        from impressions
+    ) as requests
+    where {{ day_batch('impression_date') }}
+),
+
+{{ pit_slot_features('features', 'slots', users=ref('int_core__users'), items=ref('int_core__items'),
+                     requests=ref('stg_landing__requests')) }}
+
+select
+    event_id,
+    impression_date,
+    point_ts as feature_ts
+    {%- for column in pit_feature_columns() %},
+    {{ column }}
+    {%- endfor %}
+from features
