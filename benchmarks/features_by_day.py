@@ -2,6 +2,9 @@
 a time, on a world: wall time, peak RSS, peak DuckDB spill and each batch's seconds.
 
     python benchmarks/features_by_day.py --world data/large [--batch-rows 2000000 1000000]
+    python benchmarks/features_by_day.py --world data/large --batch-rows --then-select \
+        +stg_landing__served_features int_monitoring__served_feature_values \
+        int_monitoring__reference_windows fct_feature_drift   # drift over the built features
 
 Builds the features' inputs (staging, labels, items, users, the stream tables) once into
 warehouse/features_by_day_<world> with `dbt build` (tests excluded; wall, peak RSS and the
@@ -9,7 +12,9 @@ slowest nodes printed) unless they are there. Then, per --batch-rows (the var
 feature_batch_rows): `dbt run --full-refresh` of the model, and after it an incremental
 `dbt run` (no new day: the last day and the look-back are rebuilt). The profile's settings
 apply (2 threads, memory limit RECEVAL_MEMORY_LIMIT, default 8GB, temp directory in the
-warehouse). Results are printed and written to
+warehouse). With --then-select, a `dbt run` of those nodes follows on the same warehouse
+(wall, peak RSS, peak spill, its slowest nodes); `--batch-rows` with no value skips the
+features' rebuild. Results are printed and written to
 benchmarks/results/features_by_day_<world>.json.
 """
 from __future__ import annotations
@@ -65,7 +70,8 @@ def batch_seconds(log: Path) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", type=Path, default=PROJECT_DIR / "data" / "large")
-    parser.add_argument("--batch-rows", type=int, nargs="+", default=[2_000_000])
+    parser.add_argument("--batch-rows", type=int, nargs="*", default=[2_000_000])
+    parser.add_argument("--then-select", nargs="+", default=[])
     args = parser.parse_args()
 
     warehouse = PROJECT_DIR / "warehouse" / f"features_by_day_{args.world.name}"
@@ -89,8 +95,17 @@ def main() -> None:
                    "batch_seconds": batch_seconds(warehouse / "logs" / "dbt.log")}
             result["runs"].append(run)
             print(run, flush=True)
+    if args.then_select:
+        watch.peak = 0
+        wall, peak = run_measured(*dbt_command(warehouse, raw, "run", "--select", *args.then_select))
+        result["then"] = {"select": args.then_select, "wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2),
+                          "peak_spill_gb": round(watch.peak / 1e9, 1), "slowest_nodes": slowest_nodes(warehouse, 10)[0]}
+        print(result["then"], flush=True)
     out = PROJECT_DIR / "benchmarks" / "results" / f"features_by_day_{args.world.name}.json"
-    out.write_text(json.dumps(result, indent=2))
+    # a run of one part (features or --then-select) keeps the other part's last results
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    previous.update({key: value for key, value in result.items() if value})
+    out.write_text(json.dumps(previous, indent=2))
 
 
 if __name__ == "__main__":

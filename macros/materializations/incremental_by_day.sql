@@ -7,12 +7,17 @@
                      batches: the model's own rows per day, before any computation
       batch_rows     most rows of days_from per batch (a day is never split)
       lookback_days  an incremental run rebuilds every day from the table's last day minus
-                     this many days: the last day may have been partial, and logs land late
+                     this many days: the last day may have been partial
+      landed_events  optional, {model name: its event-time column}: the events the rows
+                     depend on. With it the model outputs landed_at (when its row's own
+                     event landed) and an incremental run also rebuilds every day from the
+                     earliest event of these models that landed at or after the table's
+                     latest landed_at: a log that lands late changes the days after it
 
     The model restricts its rows to the batch with day_batch(column) (below). A full refresh
     (or a first run) builds every day into a new table and swaps it in; an incremental run
-    deletes the days from the last day minus lookback_days on and builds them again, in one
-    transaction. Batches keep each query's joins to a day's rows: as one query over the large
+    deletes the days from the last day minus lookback_days (or the earliest late event's
+    day) on and builds them again, in one transaction. Batches keep each query's joins to a day's rows: as one query over the large
     world's 51M impressions the features spilled past the disk (docs/benchmarks.md). -#}
 {% materialization incremental_by_day, adapter='duckdb' %}
   {%- set day_column = config.require('day_column') -%}
@@ -40,7 +45,7 @@
           this ~ ': the model\'s columns ' ~ new_columns ~ ' differ from the table\'s ' ~ old_columns
           ~ '; rebuild it with dbt build --full-refresh --select ' ~ model.name) }}
     {%- endif -%}
-    {%- set since = run_query('select max(' ~ day_column ~ ') - ' ~ lookback_days ~ ' from ' ~ target).columns[0].values()[0] -%}
+    {%- set since = run_query(rebuild_since_sql(target, day_column, lookback_days, config.get('landed_events'))).columns[0].values()[0] -%}
   {%- endif -%}
 
   {%- set batches = day_batches(days_from, day_column, since, batch_rows) -%}
@@ -83,6 +88,20 @@
   {{ run_hooks(post_hooks, inside_transaction=False) }}
   {{ return({'relations': [target]}) }}
 {% endmaterialization %}
+
+
+{#- The first day an incremental run rebuilds: the table's last day minus lookback_days, or
+    the day of the earliest event of `landed_events` ({model: event-time column}) that
+    landed at or after the table's latest landed_at, whichever is earlier. -#}
+{% macro rebuild_since_sql(target, day_column, lookback_days, landed_events) -%}
+    select least(
+        (select max({{ day_column }}) - {{ lookback_days }} from {{ target }})
+        {%- for name, ts in (landed_events or {}).items() %},
+        (select cast(min({{ ts }}) as date) from {{ ref(name) }}
+         where landed_at >= (select max(landed_at) from {{ target }}))
+        {%- endfor %}
+    )
+{%- endmacro %}
 
 
 {#- The batches [(first_day, last_day)] of the days of `relation` on or after `since` (all

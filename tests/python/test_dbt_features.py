@@ -341,6 +341,32 @@ def test_day_batches_give_the_same_features_as_one_query(warehouse, tmp_path, ba
     pd.testing.assert_frame_equal(copy.query(table), warehouse.query(table))
 
 
+def test_incremental_features_rebuild_from_the_earliest_late_event(warehouse, tmp_path):
+    """The last two landed days held back, the features built, then both landed at once and
+    built incrementally with no look-back day: the first held-back day's partitions hold
+    impressions (and clicks) of days before the table's last day, which change every
+    feature after them, so the run must rebuild from the earliest of them (the landed_at
+    watermark), and the table must equal the session's full build to the last bit."""
+    raw = shutil.copytree(warehouse.raw_path, tmp_path / "raw")
+    held = sorted(p.name for p in (raw / "impressions").iterdir())[-2:]
+    late = pd.concat([pd.read_parquet(f) for f in (raw / "impressions" / held[0]).rglob("*.parquet")])
+    first_held = pd.Timestamp(held[0].removeprefix("date="))
+    assert (pd.to_datetime(late["ts"]).dt.normalize() < first_held - pd.Timedelta(days=1)).any()
+    for day in held:
+        for partition in raw.glob(f"*/{day}"):
+            shutil.move(partition, tmp_path / "held" / partition.parent.name / day)
+    incremental = Warehouse(tmp_path / "warehouse", raw, {**TINY_VARS, "feature_lookback_days": 0})
+    incremental.dbt("seed")
+    incremental.dbt("run", "--select", "+int_features__impression_features")
+    for day in held:
+        for partition in (tmp_path / "held").glob(f"*/{day}"):
+            shutil.move(partition, raw / partition.parent.name / day)
+    result = incremental.dbt("run", "--select", "+int_features__impression_features")
+    assert "batch(es) of days from" in result.stdout
+    table = "select * from int_features__impression_features order by event_id"
+    pd.testing.assert_frame_equal(incremental.query(table), warehouse.query(table))
+
+
 def test_online_snapshot_is_the_same_definitions_at_the_data_end(warehouse, events):
     as_of = warehouse.query("select as_of from int_labels__data_end")["as_of"].iloc[0]
     t_us = int(_us(pd.Series([as_of]))[0])
