@@ -17,8 +17,9 @@
     The model restricts its rows to the batch with day_batch(column) (below). A full refresh
     (or a first run) builds every day into a new table and swaps it in; an incremental run
     deletes the days from the last day minus lookback_days (or the earliest late event's
-    day) on and builds them again, in one transaction. Batches keep each query's joins to a day's rows: as one query over the large
-    world's 51M impressions the features spilled past the disk (docs/benchmarks.md). -#}
+    day) on and builds them again, in one transaction. Batches keep each query's joins to a
+    day's rows: as one query over the large world's 51M impressions the features spilled
+    past the disk (docs/benchmarks.md). -#}
 {% materialization incremental_by_day, adapter='duckdb' %}
   {%- set day_column = config.require('day_column') -%}
   {%- set days_from = ref(config.require('days_from')) -%}
@@ -53,13 +54,14 @@
          ~ (' from ' ~ since if since is not none else ''), info=true) }}
 
   {%- if not full_refresh -%}
-    {% call statement('delete_days') -%}
+    {#- named main: with no day to rebuild, it is the run's only statement -#}
+    {% call statement('main') -%}
       delete from {{ target }} where {{ day_column }} >= {{ "date '" ~ since ~ "'" if since is not none else 'null' }}
     {%- endcall %}
   {%- endif -%}
 
   {#- A first run over an empty source still creates the (empty) table: one unbounded batch. -#}
-  {%- for first_day, last_day in (batches or [(none, none)]) -%}
+  {%- for first_day, last_day in (batches if batches or not full_refresh else [(none, none)]) -%}
     {%- if batches -%}
       {{ log(model.name ~ ': batch ' ~ loop.index ~ ' of ' ~ loop.length ~ ', days ' ~ first_day ~ ' to ' ~ last_day, info=true) }}
     {%- endif -%}
