@@ -56,15 +56,14 @@ class TempWatch:
 def batch_seconds(log: Path) -> list[float]:
     """Seconds of each batch of the model's last run, from the timestamps of dbt.log: a batch
     runs from its 'batch k of n' line to the next one (the last to the node's result)."""
-    stamps, marks = [], []
+    marks = []
     for line in log.read_text().splitlines():
-        stamp = line[:15]
         if f"{MODEL}: batch 1 of" in line:
             marks = []
         if f"{MODEL}: batch " in line or (marks and re.search(rf"OK created .*{MODEL}", line)):
-            marks.append(datetime.strptime(stamp, "%H:%M:%S.%f"))
-    stamps = [(b - a).total_seconds() % 86400 for a, b in zip(marks, marks[1:])]
-    return [round(s, 1) for s in stamps]
+            marks.append(datetime.strptime(line[:15], "%H:%M:%S.%f"))
+    # modulo a day: a run across midnight
+    return [round((b - a).total_seconds() % 86400, 1) for a, b in zip(marks, marks[1:])]
 
 
 def main() -> None:

@@ -123,13 +123,17 @@
   {%- set cums = [] -%}
   {%- for m in measures %}{% do cums.append('cum_' ~ m) %}{% endfor -%}
   {%- set key_columns -%}{% for k in keys %}{{ k }}, {% endfor %}point_ts{%- endset -%}
+{{ name }}__keys as (
+    select distinct {{ key_columns }} from {{ points }}
+),
+
 {{ name }}__probes as (
-    select distinct {{ key_columns }}, 'now' as bound, point_ts as probe_ts from {{ points }}
+    select {{ key_columns }}, 'now' as bound, point_ts as probe_ts from {{ name }}__keys
     {%- for w in windows %}
     union all
-    select distinct {{ key_columns }}, '{{ w }}' as bound,
+    select {{ key_columns }}, '{{ w }}' as bound,
         {{ dbt.dateadd(lengths[w][0], -1 * lengths[w][1], 'point_ts') }} as probe_ts
-    from {{ points }}
+    from {{ name }}__keys
     {%- endfor %}
 ),
 

@@ -3,7 +3,7 @@
     served) and context_ts (the hour of day is read from it), plus any columns of the
     caller's. `users`, `items` and `requests` (request_id, device) are the relations the
     static attributes come from. Emits CTEs ending in `name`: the slots' columns and the
-    features. int_features__impressions (the shown slots) and int_cf__candidate_features
+    features. int_features__impression_features (the shown slots) and int_cf__candidate_features
     (every logged retrieval candidate of a request) both call it, so a candidate is scored
     on exactly the features the models were trained on. The group macros read
     the int_features__*_stream tables. -#}

@@ -39,7 +39,7 @@ slots as (
             min(impressions.impression_ts) over (partition by impressions.request_id) as point_ts,
             impressions.impression_ts as context_ts
         from impressions
-    ) as requests
+    ) as with_point_ts
     where {{ day_batch('impression_date') }}
 ),
 
