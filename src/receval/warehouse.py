@@ -26,6 +26,36 @@ def to_arrow(relation) -> pa.Table:
     raise TypeError(f"cannot turn a {type(relation).__name__} into an Arrow table")
 
 
+class ColumnReader:
+    """A relation read a few columns at a time, for a mart that needs some wide columns of
+    many rows: only the columns of the read at hand are in memory (51M rows x 18 float
+    features would be 7 GB at once). Each read is a query of its own, so two reads need not
+    return the rows in the same order (DuckDB's ``preserve_insertion_order`` is off here):
+    a read holds its keys with its values.
+
+    ``relation``: what ``dbt.ref()`` returned (a DuckDB relation or a Spark DataFrame), or
+    an Arrow table.
+    """
+
+    def __init__(self, relation):
+        self.relation = relation
+        is_table = isinstance(relation, pa.Table)
+        self.column_names = list(relation.column_names if is_table else relation.columns)
+
+    def num_rows(self) -> int:
+        if isinstance(self.relation, pa.Table):
+            return self.relation.num_rows
+        if hasattr(self.relation, "to_arrow_table"):  # DuckDB: a count, not a read
+            return int(self.relation.aggregate("count(*)").fetchall()[0][0])
+        return int(self.relation.count())           # Spark
+
+    def read(self, columns) -> pa.Table:
+        """The named columns, as an Arrow table."""
+        if isinstance(self.relation, pa.Table):
+            return self.relation.select(list(columns))
+        return to_arrow(self.relation.select(*columns))
+
+
 ROW_IDS = ("event_id", "request_id", "user_id")
 
 

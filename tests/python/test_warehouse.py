@@ -8,7 +8,22 @@ import pytest
 
 from receval.metrics.marts import offline_metrics_table
 from receval.ope.marts import estimate_policy_values
-from receval.warehouse import require_finite
+from receval.warehouse import ColumnReader, require_finite
+
+
+def test_column_reader_reads_named_columns_of_a_duckdb_relation_or_a_table():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create table t as select i, i * 2 as j, 'x' || i as k from range(1000) r(i)")
+    table = con.sql("select * from t order by i").to_arrow_table()
+    for source in (con.query("select * from t"), table):
+        reader = ColumnReader(source)
+        assert reader.column_names == ["i", "j", "k"]
+        assert reader.num_rows() == 1000
+        read = reader.read(["k", "j"])
+        assert read.column_names == ["k", "j"]
+        assert sorted(read.column("j").to_pylist()) == list(range(0, 2000, 2))
 
 
 def test_require_finite_names_column_count_and_first_row():

@@ -14,10 +14,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from receval import _validation as v
 from receval.monitoring.days import EPOCH, day_numbers
 from receval.monitoring.drift import KINDS
 from receval.monitoring.marts import _as_table
 from receval.monitoring.rolling import rolling_drift_schema, rolling_drift_table
+from receval.warehouse import ColumnReader
 
 __all__ = ["feature_drift_mart", "feature_drift_mart_schema"]
 
@@ -67,20 +69,28 @@ def _feature_specs(spec: Any, arg: str) -> dict[str, tuple[str, int]]:
     return out
 
 
+def _reader(rows: Any, name: str) -> ColumnReader:
+    if isinstance(rows, ColumnReader):
+        return rows
+    return ColumnReader(_as_table(rows, name))
+
+
 def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: Any,
                        served_features: Any, segments: Sequence[str] = (), min_reference_days: int = 1,
                        min_rows: int = 1, n_bins: int = 10, epsilon: float = 1e-4, warn: float = 0.1,
-                       alert: float = 0.25, ks_p_value: str = "limit") -> Any:
+                       alert: float = 0.25, ks_p_value: str = "limit", read_values: int | None = None) -> Any:
     """``fct_feature_drift``: :func:`rolling_drift_table` of the warehouse's point-in-time
     features and of the served features, one row per day x source x segment type x
     segment x feature.
 
     Parameters
     ----------
-    warehouse, served : pyarrow.Table or pandas.DataFrame
+    warehouse, served : pyarrow.Table, pandas.DataFrame or receval.warehouse.ColumnReader
         Rows with ``impression_date``, the ``segments`` columns and the features:
         ``int_features__impressions`` (source ``warehouse``) and
         ``int_monitoring__served_feature_values`` (source ``served``; may be empty).
+        A :class:`~receval.warehouse.ColumnReader` is read a few features at a time
+        (``read_values``).
     windows : pyarrow.Table or pandas.DataFrame
         ``int_monitoring__reference_windows``; its first ``impression_date`` is the data's
         first day.
@@ -94,13 +104,20 @@ def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: A
         As in :func:`rolling_drift_table` (``ks_p_value`` defaults to ``"limit"`` here:
         scipy's finite-n evaluation would cost the mart about a minute on the default
         world).
+    read_values : int, optional
+        Var ``monitoring_drift_read_values``: the most feature values (rows x features)
+        one read of a source holds, at least one feature per read; None reads every
+        feature at once. Each read is its own :func:`rolling_drift_table` call (the
+        day and segment keys are counted again per read), so the rows are the same
+        whatever the batches; only memory and time change.
 
     Returns
     -------
     pyarrow.Table
         Schema :func:`feature_drift_mart_schema`: the :func:`rolling_drift_table` columns
         with ``source``, ``window_days`` and the thresholds ``psi_warn`` /
-        ``psi_alert``, sorted by day and source.
+        ``psi_alert``, sorted by day, source, segment type (``all`` first, then as
+        listed), segment and feature (as listed).
 
     Raises
     ------
@@ -114,11 +131,13 @@ def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: A
     schema = feature_drift_mart_schema()
     win = _as_table(windows, "windows")
     segments = list(segments or [])
-    tables = {"warehouse": _as_table(warehouse, "warehouse"), "served": _as_table(served, "served")}
+    readers = {"warehouse": _reader(warehouse, "warehouse"), "served": _reader(served, "served")}
     specs = {source: _feature_specs({"features": features, "served_features": served_features}[arg], arg)
              for source, (_, arg) in SOURCES.items()}
+    if read_values is not None:
+        read_values = v.check_int(read_values, "read_values", minimum=1)
     for source, (rows_arg, arg) in SOURCES.items():
-        cols = tables[source].column_names
+        cols = readers[source].column_names
         for name in specs[source]:
             if name not in cols:
                 raise ValueError(f"var {MART_VARS[arg]}: feature {name!r} is not a column of the "
@@ -130,24 +149,39 @@ def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: A
     if win.num_rows == 0:
         return schema.empty_table()
     start = EPOCH + dt.timedelta(days=int(day_numbers(win.column(DAY), f"`windows` column `{DAY}`").min()))
+    st_rank = {t: i for i, t in enumerate(["all", *segments])}
     parts = []
     for source, spec in specs.items():
-        if not spec:
-            continue
-        out = rolling_drift_table(
-            tables[source], {name: kind for name, (kind, _) in spec.items()}, day=DAY, windows=win,
-            segments=segments, first_days={name: start + dt.timedelta(days=w) for name, (_, w) in spec.items()},
-            min_reference_days=min_reference_days, min_rows=min_rows, n_bins=n_bins, epsilon=epsilon,
-            warn=warn, alert=alert, ks_p_value=ks_p_value)
-        n = out.num_rows
-        window = {name: w for name, (_, w) in spec.items()}
-        out = out.append_column("source", pa.array([source] * n, pa.string()))
-        out = out.append_column("window_days", pa.array([window[f] for f in out.column("feature").to_pylist()],
-                                                        pa.int64()))
-        out = out.append_column("psi_warn", pa.array(np.full(n, float(warn))))
-        out = out.append_column("psi_alert", pa.array(np.full(n, float(alert))))
-        parts.append(out.select(schema.names))
+        names = list(spec)
+        per_read = max(len(names), 1)
+        if read_values is not None and names:
+            per_read = max(1, min(per_read, read_values // max(readers[source].num_rows(), 1)))
+        for at in range(0, len(names), per_read):
+            batch = names[at:at + per_read]
+            out = rolling_drift_table(
+                readers[source].read([DAY, *segments, *batch]), {name: spec[name][0] for name in batch},
+                day=DAY, windows=win, segments=segments,
+                first_days={name: start + dt.timedelta(days=spec[name][1]) for name in batch},
+                min_reference_days=min_reference_days, min_rows=min_rows, n_bins=n_bins, epsilon=epsilon,
+                warn=warn, alert=alert, ks_p_value=ks_p_value)
+            feature = out.column("feature").to_pylist()
+            n = len(feature)
+            extra = {
+                "source": pa.array([source] * n, pa.string()),
+                "window_days": pa.array([spec[f][1] for f in feature], pa.int64()),
+                "psi_warn": pa.array(np.full(n, float(warn))),
+                "psi_alert": pa.array(np.full(n, float(alert))),
+                # ranks for the order of one call over every feature, whatever the batches
+                "_source": pa.array(np.full(n, list(SOURCES).index(source))),
+                "_segment_type": pa.array(np.array([st_rank[t] for t in out.column("segment_type").to_pylist()],
+                                                   dtype=np.int64)),
+                "_feature": pa.array(np.array([names.index(f) for f in feature], dtype=np.int64)),
+            }
+            for name, column in extra.items():
+                out = out.append_column(name, column)
+            parts.append(out)
     if not parts:
         return schema.empty_table()
-    out = pa.concat_tables(parts).cast(schema)
-    return out.take(pc.sort_indices(out, sort_keys=[(DAY, "ascending"), ("source", "descending")]))
+    out = pa.concat_tables(parts)
+    keys = [DAY, "_source", "_segment_type", "segment", "_feature"]
+    return out.take(pc.sort_indices(out, sort_keys=[(k, "ascending") for k in keys])).select(schema.names).cast(schema)

@@ -80,11 +80,15 @@ def _column_codes(columns: Sequence[Any]) -> tuple[np.ndarray, int]:
 
     n = len(columns[0]) if columns else 0
     combined = np.zeros(n, dtype=np.int64)
-    for col in columns:
+    for i, col in enumerate(columns):
         arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
         enc = pc.dictionary_encode(arr)
         k = len(enc.dictionary)
         idx = enc.indices.fill_null(k).to_numpy(zero_copy_only=False).astype(np.int64)
+        if i == 0 and enc.indices.null_count == 0 and not pa.types.is_dictionary(arr.type):
+            # fresh indices are dense in order of first appearance: what factorize would give
+            combined = idx
+            continue
         combined, _ = pd.factorize(combined * (k + 1) + idx)
         combined = combined.astype(np.int64)
     if not columns:
@@ -119,11 +123,12 @@ def _as_strings(column: Any) -> Any:
 
 def _segment_column(rows: Any, segment_type: str) -> Any:
     """The segment of each row for one segment type, as strings: ``"all"`` for segment
-    type ``"all"``, else the column's values (:func:`_as_strings`)."""
+    type ``"all"`` (dictionary-encoded: one value, no per-row string to build or hash;
+    cast what is taken of it), else the column's values (:func:`_as_strings`)."""
     import pyarrow as pa
 
     if segment_type == "all":
-        return pa.array(["all"] * rows.num_rows, pa.string())
+        return pa.DictionaryArray.from_arrays(np.zeros(rows.num_rows, np.int8), pa.array(["all"]))
     return _as_strings(rows.column(segment_type))
 
 
@@ -146,7 +151,9 @@ def _float_column(table: Any, name: str) -> np.ndarray:
 
 
 def _categorical_codes(ref_col: Any, cur_col: Any, name: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Joint category codes of a reference and a current column; missing = ``k``."""
+    """Joint category codes of a reference and a current column, in the categories' sorted
+    order (so the sums over bins, to the last bit, do not depend on the rows' order);
+    missing = ``k``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -160,7 +167,10 @@ def _categorical_codes(ref_col: Any, cur_col: Any, name: str) -> tuple[np.ndarra
     arr = both.combine_chunks()
     enc = pc.dictionary_encode(arr)
     k = len(enc.dictionary)
-    idx = enc.indices.fill_null(k).to_numpy(zero_copy_only=False).astype(np.int64)
+    rank = np.empty(k + 1, dtype=np.int64)
+    rank[pc.array_sort_indices(enc.dictionary).to_numpy()] = np.arange(k)
+    rank[k] = k
+    idx = rank[enc.indices.fill_null(k).to_numpy(zero_copy_only=False).astype(np.int64)]
     if pa.types.is_floating(arr.type):
         idx[np.isnan(arr.to_numpy(zero_copy_only=False))] = k
     n_ref = len(ref_col)

@@ -80,7 +80,7 @@ def _score_stats(rows: Any, segments: Sequence[str]) -> Any:
         parts.append(pa.table({
             DAY: rows.column(DAY).take(first), "model_id": rows.column("model_id").take(first),
             "segment_type": pa.array([segment_type] * n_groups, pa.string()),
-            "segment": seg_col.take(first), **stats}))
+            "segment": seg_col.take(first).cast(pa.string()), **stats}))
     return pa.concat_tables(parts)
 
 

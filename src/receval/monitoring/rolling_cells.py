@@ -58,7 +58,7 @@ def segment_groups(rows: Any, by: list[str], segment_type: str, day_idx: np.ndar
     first = np.empty(n_keys, dtype=np.int64)
     first[key[::-1]] = np.arange(n)[::-1]
     take = pa.array(first)
-    keys = pa.table({**{c: rows.column(c).take(take) for c in by}, "segment": segment.take(take)})
+    keys = pa.table({**{c: rows.column(c).take(take) for c in by}, "segment": segment.take(take).cast(pa.string())})
     cell = day_idx * n_keys + key
     n_rows = np.bincount(cell, minlength=n_days * n_keys).reshape(n_days, n_keys)
     days_with_rows = np.zeros((n_days + 1, n_keys), dtype=np.int64)

@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from scipy import stats
 
@@ -14,6 +15,7 @@ from receval.monitoring import feature_drift
 from receval.monitoring.features import feature_drift_mart, feature_drift_mart_schema
 from receval.monitoring.rolling import rolling_drift_schema, rolling_drift_table
 from receval.monitoring.rolling_cells import _quantiles_from_order_stats
+from receval.warehouse import ColumnReader
 
 D0 = dt.date(2026, 9, 1)
 N_DAYS = 12
@@ -236,6 +238,39 @@ def test_mart_sources_first_days_and_thresholds():
     assert set(alone.column("source").to_pylist()) == {"warehouse"}
     assert feature_drift_mart(rows.slice(0, 0), served.slice(0, 0), w.slice(0, 0), features=SPEC,
                               served_features=[], segments=[]).num_rows == 0
+
+
+class ShuffledReader(ColumnReader):
+    """Each read returns its rows in an order of its own, as a DuckDB scan may."""
+
+    def __init__(self, table, seed):
+        super().__init__(table)
+        self.rng, self.reads = np.random.default_rng(seed), []
+
+    def read(self, columns):
+        self.reads.append(list(columns))
+        return super().read(columns).take(pa.array(self.rng.permutation(self.relation.num_rows)))
+
+
+def test_mart_read_a_feature_at_a_time_in_any_row_order_gives_the_same_rows():
+    rows, w = mart_inputs()
+    served = rows.select(["impression_date", "device", "y", "x"])
+    both = [{"name": "y", "kind": "numeric"}, {"name": "x", "kind": "numeric", "window_days": 1}]
+    kwargs = dict(features=SPEC, served_features=both, segments=["device"], min_reference_days=2)
+    whole = feature_drift_mart(rows, served, w, **kwargs)
+    readers = ShuffledReader(rows, 1), ShuffledReader(served, 2)
+    # read_values below one feature's values still reads one feature at a time
+    batched = feature_drift_mart(*readers, w, read_values=rows.num_rows // 2, **kwargs)
+    assert [r[-1:] for r in readers[0].reads + readers[1].reads] == [["x"], ["cat"], ["y"], ["x"]]
+    assert readers[0].reads[0] == ["impression_date", "device", "x"]
+    assert batched.equals(whole)
+    pairs = feature_drift_mart(ShuffledReader(rows, 3), ShuffledReader(served, 4), w,
+                               read_values=2 * rows.num_rows, **kwargs)
+    assert pairs.equals(whole)
+    alone = feature_drift_mart(rows, served, w, read_values=1, **dict(kwargs, served_features=[]))
+    assert alone.equals(whole.filter(pc.equal(whole.column("source"), "warehouse")))
+    with pytest.raises(ValueError, match="read_values"):
+        feature_drift_mart(rows, served, w, read_values=0, **kwargs)
 
 
 @pytest.mark.parametrize("features, served, segments, message", [
