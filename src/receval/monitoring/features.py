@@ -151,8 +151,9 @@ def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: A
     start = EPOCH + dt.timedelta(days=int(day_numbers(win.column(DAY), f"`windows` column `{DAY}`").min()))
     st_rank = {t: i for i, t in enumerate(["all", *segments])}
     parts = []
-    for source, spec in specs.items():
+    for source_rank, (source, spec) in enumerate(specs.items()):
         names = list(spec)
+        f_rank = {name: i for i, name in enumerate(names)}
         per_read = max(len(names), 1)
         if read_values is not None and names:
             per_read = max(1, min(per_read, read_values // max(readers[source].num_rows(), 1)))
@@ -172,10 +173,10 @@ def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: A
                 "psi_warn": pa.array(np.full(n, float(warn))),
                 "psi_alert": pa.array(np.full(n, float(alert))),
                 # ranks for the order of one call over every feature, whatever the batches
-                "_source": pa.array(np.full(n, list(SOURCES).index(source))),
+                "_source": pa.array(np.full(n, source_rank)),
                 "_segment_type": pa.array(np.array([st_rank[t] for t in out.column("segment_type").to_pylist()],
                                                    dtype=np.int64)),
-                "_feature": pa.array(np.array([names.index(f) for f in feature], dtype=np.int64)),
+                "_feature": pa.array(np.array([f_rank[f] for f in feature], dtype=np.int64)),
             }
             for name, column in extra.items():
                 out = out.append_column(name, column)
