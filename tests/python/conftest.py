@@ -2,6 +2,8 @@
 one `dbt build` of the whole project on it (about a minute) that integration tests query."""
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +12,19 @@ import pytest
 
 from dbt_runner import TINY_VARS, Warehouse
 from receval.simulate import get_preset, simulate
+
+# One code path for torch's CPU kernels, so the tiny world's candidates train to the same floats
+# on every x86-64 CI machine and the golden digest (test_dbt_marts_unchanged) holds on all of
+# them: MKL's GEMM otherwise picks a path per CPU (AVX-512 on one, AVX2 on another, and on AMD
+# only AUTO or COMPATIBLE are fixed branches), and ATen its vector width. Set before any test
+# imports torch (both are read at the first kernel); the dbt subprocess inherits them. A value
+# already in the environment wins. Builds outside the tests keep the CPU's fastest paths
+# (COMPATIBLE's GEMM is about 2.3x slower; docs/candidate_models.md).
+REPRODUCIBLE_KERNELS = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+_CPUINFO = Path("/proc/cpuinfo")
+if platform.machine().lower() in ("x86_64", "amd64") and _CPUINFO.exists() and "avx2" in _CPUINFO.read_text().split():
+    for _name, _value in REPRODUCIBLE_KERNELS.items():
+        os.environ.setdefault(_name, _value)
 
 SEED = 7
 #: the cut world's last landed day; the world goes on for 8 more (its truth holds them)

@@ -7,6 +7,10 @@ fct_experiment_user_metrics and fct_experiment_results (every earlier row and co
 6 decimals, label_maturity now per cell) and bring the delayed-feedback marts under it;
 issue 19 and issue 21 added the monitoring marts and fct_aa_calibration (every earlier mart
 equal).
+Since then the tests pin torch's CPU kernels to one code path (conftest.py): the MMoE had trained
+~1e-5 apart on CI's CPU and on the machine that took the digest, and with it every mart
+downstream of its scores; the digest was regenerated under the pinned kernels (only those marts
+changed).
 A change that means to change a mart regenerates the digest, saying why in its commit:
     python tests/python/mart_digest.py <built tiny warehouse> > tests/python/golden/tiny_marts.json
 (the warehouse of `python -m pytest` is under pytest's basetemp; benchmarks/compare_marts.py
