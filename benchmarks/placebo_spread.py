@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 from scipy import stats
 
-from receval.experiments.placebo import placebo_arms, placebo_estimates
+from receval.experiments.placebo import calibration_summary, placebo_arms, placebo_estimates
 from receval.experiments.registry import METRICS, read_registry
 
 
@@ -39,19 +39,18 @@ def main() -> None:
     for exp in sorted(metrics):
         rows = users[users.experiment_id == exp]
         in_b = placebo_arms(rows.user_id.to_numpy(), args.replicates, args.seed)
+        columns = {c: rows[c].to_numpy(dtype=float) for c in rows.columns
+                   if c != "experiment_id" and rows[c].dtype.kind in "biuf"}
         for m in metrics[exp]:
             spec, alpha = METRICS[m["name"]], float(m["alpha"])
-            columns = {c: rows[c].to_numpy(dtype=float) for c in rows.columns
-                       if c != "experiment_id" and rows[c].dtype.kind in "biuf"}
             for est in placebo_estimates(columns, spec, in_b):
+                summary = calibration_summary(est.effect, est.std_error, est.p_value, alpha)
                 ok = np.isfinite(est.p_value)
-                p, effect, se = est.p_value[ok], est.effect[ok], est.std_error[ok]
-                rate, r = float(np.mean(p < alpha)), int(ok.sum())
-                t_rate = float(np.mean(2 * stats.t.sf(np.abs(effect / se), len(rows) - 2) < alpha))
-                spread = float(np.std(effect, ddof=1) / np.sqrt(np.mean(se**2)))
-                print(f"| {exp} | {m['name']} | {est.estimator} | {len(rows)} | {rate:.4f} "
-                      f"({np.sqrt(alpha * (1 - alpha) / r):.4f}) | {spread:.3f} | {t_rate:.4f} |")
-
+                z = np.abs(est.effect[ok] / est.std_error[ok])
+                t_rate = float(np.mean(2 * stats.t.sf(z, len(rows) - 2) < alpha))
+                print(f"| {exp} | {m['name']} | {est.estimator} | {len(rows)} | "
+                      f"{summary['false_positive_rate']:.4f} ({summary['binomial_std_error']:.4f}) | "
+                      f"{summary['spread_ratio']:.3f} | {t_rate:.4f} |")
 
 if __name__ == "__main__":
     main()
