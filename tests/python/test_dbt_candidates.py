@@ -28,7 +28,8 @@ def test_registry_holds_every_candidate_and_task(tiny_warehouse):
     assert (registry.train_end == splits.loc["train", "hi"]).all()
     assert (registry.validation_start == splits.loc["validation", "lo"]).all()
     for row in registry.itertuples():
-        assert (Path(row.artifact_path) / "manifest.json").exists()
+        # the store as the build named it (dbt ran in the warehouse's folder)
+        assert (tiny_warehouse.root / row.artifact_path / "manifest.json").exists()
         assert json.loads(row.feature_list)[:2] == ["user_id", "item_id"]
     # The registry's validation AUC of the click task: personalised models beat popularity.
     auc = registry[registry.task == "click"].set_index("model_id").validation_auc
@@ -90,7 +91,10 @@ def test_cold_start_items_are_scored_and_not_all_alike(tiny_warehouse):
 
 
 def test_scores_reproduce_from_the_stored_artifacts(tiny_warehouse):
-    registry = pa.Table.from_pandas(tiny_warehouse.query("select * from dim_model_registry"), preserve_index=False)
+    registry = tiny_warehouse.query("select * from dim_model_registry")
+    # the store as the build named it (dbt ran in the warehouse's folder)
+    registry["artifact_path"] = [str(tiny_warehouse.root / path) for path in registry.artifact_path]
+    registry = pa.Table.from_pandas(registry, preserve_index=False)
     features = tiny_warehouse.query("select * exclude (user_recent_item_ids) from int_features__impressions "
                                     "where split = 'test'")
     content = tiny_warehouse.query("select * from int_features__item_content")
@@ -121,7 +125,7 @@ def test_candidates_join_the_offline_metrics(tiny_warehouse):
 def test_warm_start_through_dbt_records_the_parent(tiny_warehouse, tmp_path):
     """Train a version one day earlier (longer test split), then warm-start from it."""
     root = tmp_path / "warm"
-    shutil.copytree(tiny_warehouse.root, root, ignore=shutil.ignore_patterns("target", "logs", "tmp"))
+    shutil.copytree(tiny_warehouse.root, root, symlinks=True, ignore=shutil.ignore_patterns("target", "logs", "tmp"))
     store = root / "models"
     shutil.rmtree(store)
     earlier = Warehouse(root, tiny_warehouse.raw_path, {**TINY_VARS, "split_train_days": 3, "split_test_days": 2})
@@ -145,7 +149,7 @@ def test_conversion_labels_var_reaches_the_training(tiny_warehouse, tmp_path):
     not_trained with the reason, and popularity (no ES-DFM loss) trains on the labels as
     observed."""
     root = tmp_path / "esdfm"
-    shutil.copytree(tiny_warehouse.root, root, ignore=shutil.ignore_patterns("target", "logs", "tmp"))
+    shutil.copytree(tiny_warehouse.root, root, symlinks=True, ignore=shutil.ignore_patterns("target", "logs", "tmp"))
     shutil.rmtree(root / "models")
     candidates = [{"model_id": "mmoe", "family": "mmoe", "params": {"max_epochs": 1}},
                   {"model_id": "popularity", "family": "popularity", "params": {}}]
