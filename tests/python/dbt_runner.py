@@ -5,9 +5,10 @@ several side by side without touching the developer's ``warehouse/``.
 
 dbt runs in the warehouse's folder, with the database, landing zone, marts and model store
 named by relative paths (``raw`` there links to the landing zone): warehouses with the same
-extra vars then give dbt the same vars and connection, so one full parse (about 9 s of a tiny build's ~60) serves them
-all. dbt's own partial parsing takes the saved manifest of the first and checks it against
-the project's files, as on a developer's second run.
+extra vars then give dbt the same vars and connection, so one full parse (about 9 s of a
+tiny build's ~60) serves them all. dbt's own partial parsing takes the saved manifest of the
+first and checks it against the project's files, as on a developer's second run. Paths the
+build records (artifact_path, source_file) are relative to that folder: see ``resolve``.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import atexit
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,12 @@ class Warehouse:
 
     @property
     def marts_path(self) -> Path:
-        return self.root / "marts"
+        return self.root / PATH_VARS["marts_path"]
+
+    def resolve(self, recorded: str) -> Path:
+        """A path the build recorded (an artifact_path, a source_file): relative to the
+        warehouse's folder, where dbt ran."""
+        return self.root / recorded
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a dbt command against this warehouse; raise with dbt's output on failure."""

@@ -28,8 +28,7 @@ def test_registry_holds_every_candidate_and_task(tiny_warehouse):
     assert (registry.train_end == splits.loc["train", "hi"]).all()
     assert (registry.validation_start == splits.loc["validation", "lo"]).all()
     for row in registry.itertuples():
-        # the store as the build named it (dbt ran in the warehouse's folder)
-        assert (tiny_warehouse.root / row.artifact_path / "manifest.json").exists()
+        assert (tiny_warehouse.resolve(row.artifact_path) / "manifest.json").exists()
         assert json.loads(row.feature_list)[:2] == ["user_id", "item_id"]
     # The registry's validation AUC of the click task: personalised models beat popularity.
     auc = registry[registry.task == "click"].set_index("model_id").validation_auc
@@ -92,8 +91,7 @@ def test_cold_start_items_are_scored_and_not_all_alike(tiny_warehouse):
 
 def test_scores_reproduce_from_the_stored_artifacts(tiny_warehouse):
     registry = tiny_warehouse.query("select * from dim_model_registry")
-    # the store as the build named it (dbt ran in the warehouse's folder)
-    registry["artifact_path"] = [str(tiny_warehouse.root / path) for path in registry.artifact_path]
+    registry["artifact_path"] = [str(tiny_warehouse.resolve(path)) for path in registry.artifact_path]
     registry = pa.Table.from_pandas(registry, preserve_index=False)
     features = tiny_warehouse.query("select * exclude (user_recent_item_ids) from int_features__impressions "
                                     "where split = 'test'")

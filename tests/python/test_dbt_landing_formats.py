@@ -147,7 +147,7 @@ def test_lossless_encoding_is_accepted_cast_and_counted(formats, tiny_warehouse,
                              f"where entity = '{entity}' and landed_date = '{row.landed_date}'").iloc[0]
     coerced_files = warehouse.query(f"select source_file from main.base_landing__files where entity = '{entity}' "
                                     f"and landed_date = '{row.landed_date}' and coerced_columns is not null")
-    assert counts.coerced_rows == sum(pq.read_metadata(warehouse.root / f).num_rows
+    assert counts.coerced_rows == sum(pq.read_metadata(warehouse.resolve(f)).num_rows
                                       for f in coerced_files.source_file)
     assert coercion in counts.coercions
 
