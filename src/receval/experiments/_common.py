@@ -23,11 +23,15 @@ def critical(alpha: float, df: float) -> float:
     return float(stats.t.ppf(1.0 - alpha / 2.0, df))
 
 
-def welch_df(var_mean_c: float, var_mean_t: float, n_c: int, n_t: int) -> float:
-    """Welch-Satterthwaite degrees of freedom from the variances of the two arm means."""
-    num = (var_mean_c + var_mean_t) ** 2
-    den = var_mean_c**2 / (n_c - 1) + var_mean_t**2 / (n_t - 1)
-    return float(num / den) if den > 0 else math.inf
+def welch_df(var_mean_c, var_mean_t, dof_c, dof_t):
+    """Welch-Satterthwaite degrees of freedom from the variances of the two arm means and the
+    degrees of freedom each variance was estimated with (``n - 1`` for a sample variance);
+    elementwise for arrays, infinite where both variances are 0."""
+    num = (np.asarray(var_mean_c) + var_mean_t) ** 2
+    den = np.asarray(var_mean_c) ** 2 / dof_c + np.asarray(var_mean_t) ** 2 / dof_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(den > 0, num / den, np.inf)
+    return float(df) if df.ndim == 0 else df
 
 
 def relative_se(mean_c: float, mean_t: float, var_c: float, var_t: float) -> float:

@@ -13,24 +13,26 @@ from receval.experiments.results import CupedEstimate
 _MISSING = ("indicator", "zero")
 
 
-def _theta(lin: list[np.ndarray], Z: list[np.ndarray]) -> np.ndarray:
-    """theta = (sum_a Z_a' Z_a)^-1 sum_a Z_a' l_a with within-arm centred columns.
+def _fit(lin: list[np.ndarray], Z: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    """theta = (sum_a Z_a' Z_a)^-1 sum_a Z_a' l_a with within-arm centred columns, that
+    inverse, and the number of covariates fitted.
 
     This is the pooled within-arm covariance of (covariates, metric) — the arms' own means
     are removed, so a treatment effect on the metric does not leak into theta. Columns with
-    no variance get theta 0; a rank-deficient system gets the minimum-norm solution.
+    no variance are not fitted (theta 0, a zero row and column of the inverse); a
+    rank-deficient system gets the minimum-norm solution.
     """
     k = Z[0].shape[1]
+    theta, inverse = np.zeros(k), np.zeros((k, k))
     if k == 0:
-        return np.zeros(0)
+        return theta, inverse, 0
     szz = sum(z.T @ z for z in Z)
     szl = sum(z.T @ l for z, l in zip(Z, lin))
     keep = np.diag(szz) > 1e-12 * max(1.0, float(np.max(np.diag(szz))))
-    theta = np.zeros(k)
     if keep.any():
-        sol, *_ = np.linalg.lstsq(szz[np.ix_(keep, keep)], szl[keep], rcond=None)
-        theta[keep] = sol
-    return theta
+        inverse[np.ix_(keep, keep)] = np.linalg.pinv(szz[np.ix_(keep, keep)])
+        theta = inverse @ szl
+    return theta, inverse, int(keep.sum())
 
 
 def _design(x: np.ndarray, missing: np.ndarray, indicator: bool) -> np.ndarray:
@@ -41,11 +43,36 @@ def _design(x: np.ndarray, missing: np.ndarray, indicator: bool) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def _adjust(stat, lin, S, Z, S_pool, theta):
-    """Adjusted arm estimate and the variance of that estimate."""
-    adj_stat = float(stat - (S - S_pool) @ theta)
-    resid = lin - Z @ theta
-    return adj_stat, sample_var(resid) / lin.size, resid
+def adjusted_arm_variances(ss_c: float, ss_t: float, n_c: int, n_t: int, theta_quad: float,
+                           k: int) -> tuple[float, float, float]:
+    r"""Variances of the two adjusted arm means and the Welch-Satterthwaite df, with
+    theta estimated from the same users (the docstring of :class:`CUPED`).
+
+    ``ss_a`` is arm a's residual sum of squares, ``theta_quad`` the quadratic form
+    :math:`\Delta S^\top (\sum \tilde Z^\top \tilde Z)^{-1} \Delta S` of the arms'
+    covariate difference and ``k`` the number of covariates fitted; scalars, or arrays of
+    replicates (receval.experiments.placebo).
+    """
+    n = n_c + n_t
+    if np.any(n - 2 - k <= 0):
+        raise ValueError(f"CUPED needs more users than 2 + the covariates fitted ({k}), got {n}")
+    dof_c, dof_t = n_c - 1 - k * n_c / n, n_t - 1 - k * n_t / n
+    theta_var = (ss_c + ss_t) / (n - 2 - k) * theta_quad
+    var_c = ss_c / (n_c * dof_c) + theta_var * n_t / n
+    var_t = ss_t / (n_t * dof_t) + theta_var * n_c / n
+    return var_c, var_t, welch_df(var_c, var_t, dof_c, dof_t)
+
+
+def _adjusted(parts, S_pool: np.ndarray):
+    """Per arm (statistic, influence values, covariate statistics S, centred covariate
+    influence values Z): the adjusted arm estimates, their variances, the df and theta."""
+    (stat_c, lc, Sc, Zc), (stat_t, lt, St, Zt) = parts
+    theta, inverse, k = _fit([lc, lt], [Zc, Zt])
+    ss_c, ss_t = (float(np.sum((lin - Z @ theta) ** 2)) for lin, Z in ((lc, Zc), (lt, Zt)))
+    dS = St - Sc
+    var_c, var_t, df = adjusted_arm_variances(ss_c, ss_t, lc.size, lt.size, float(dS @ inverse @ dS), k)
+    return (float(stat_c - (Sc - S_pool) @ theta), float(stat_t - (St - S_pool) @ theta),
+            float(var_c), float(var_t), df, theta)
 
 
 class CUPED:
@@ -63,17 +90,31 @@ class CUPED:
     where :math:`\tilde{\cdot}` is centred on its own arm's mean, i.e. :math:`\theta` is
     estimated from the covariance pooled across arms (the within-arm covariance, so the
     treatment effect on :math:`Y` does not bias it). Each arm's value is reported as
-    :math:`\bar Y_a - \theta^\top(\bar X_a - \bar X)` with :math:`\bar X` the pooled mean,
-    and the standard error is the Welch one of the adjusted values
-    :math:`Y_i - \theta^\top X_i`:
-    :math:`SE^2 = s^2_{T,adj}/n_T + s^2_{C,adj}/n_C`. The achieved variance reduction is
-    :math:`1 - SE^2_{cv}/SE^2`, which approaches :math:`\rho^2` (the squared
-    metric-covariate correlation) for a single covariate.
+    :math:`\bar Y_a - \theta^\top(\bar X_a - \bar X)` with :math:`\bar X` the pooled mean.
 
-    The point estimate equals the treatment coefficient of the OLS regression
-    :math:`Y \sim 1 + T + X` exactly (Frisch-Waugh-Lovell); the standard error equals the
-    HC2 robust SE of OLS of :math:`Y - \theta^\top(X - \bar X)` on :math:`1 + T` (theta
-    held fixed), and differs from the HC SE of the full regression by :math:`O(1/n)`.
+    The standard error counts theta as estimated from the same users, which matters on
+    small arms (on ~30 users per arm, a theta taken as known understates the SE by ~3%).
+    With residuals :math:`e_i = \tilde Y_i - \theta^\top \tilde X_i`, :math:`k` covariates
+    fitted and :math:`n = n_C + n_T`, each arm's residual variance is taken with its share
+    of the regression's residual degrees of freedom, :math:`d_a = n_a - 1 - k n_a / n`, and
+    the variance theta's error adds, :math:`\hat\sigma^2 \Delta X^\top (\sum \tilde X
+    \tilde X^\top)^{-1} \Delta X` with :math:`\hat\sigma^2 = \sum e_i^2 / (n - 2 - k)` and
+    :math:`\Delta X = \bar X_T - \bar X_C`, is shared between the arms in proportion to how
+    far each arm's mean lies from the pooled one (:math:`n_C / n` to treatment):
+
+    .. math::
+
+        SE^2 = \frac{\sum_{C} e_i^2}{n_C d_C} + \frac{\sum_{T} e_i^2}{n_T d_T}
+               + \hat\sigma^2 \Delta X^\top \Big(\sum \tilde X \tilde X^\top\Big)^{-1} \Delta X,
+
+    referred to a t distribution with the Welch-Satterthwaite df of the two arm variances
+    (each with :math:`d_a` df). Without covariates this is Welch's test; with equal arms it
+    equals the classical OLS standard error of :math:`T` in :math:`Y \sim 1 + T + X`
+    exactly, whatever the arms' variances (tests); with unequal arms and unequal variances
+    it keeps Welch's robustness. The point estimate is that regression's treatment
+    coefficient (Frisch-Waugh-Lovell). The achieved variance reduction
+    :math:`1 - SE^2_{cv}/SE^2` (against the unadjusted SE) approaches :math:`\rho^2`, the
+    squared metric-covariate correlation, for a single covariate.
 
     Users without pre-period activity (``NaN`` covariate for mean metrics, zero
     pre-period denominator for ratio metrics) are handled by ``missing``:
@@ -86,7 +127,8 @@ class CUPED:
     For ratio metrics :math:`R = \bar x / \bar y` the same formulas are applied to the
     delta-method linearisations :math:`l_i = (x_i - R y_i)/\bar y` of the metric and of
     the pre-period ratio (Deng et al. 2018, section 4.2); the arm statistic adjusted is
-    the pre-period ratio :math:`R^{pre}_a`, centred on the pooled pre-period ratio.
+    the pre-period ratio :math:`R^{pre}_a`, centred on the pooled pre-period ratio
+    (:math:`\Delta X = R^{pre}_T - R^{pre}_C`).
 
     Parameters
     ----------
@@ -147,14 +189,11 @@ class CUPED:
         S_pool = np.vstack([Xc, Xt]).mean(axis=0)
         lc, lt = yc - yc.mean(), yt - yt.mean()
         Zc, Zt = Xc - Sc, Xt - St
-        theta = _theta([lc, lt], [Zc, Zt])
-        ac, var_c, _ = _adjust(yc.mean(), lc, Sc, Zc, S_pool, theta)
-        at, var_t, _ = _adjust(yt.mean(), lt, St, Zt, S_pool, theta)
+        adjusted = _adjusted([(yc.mean(), lc, Sc, Zc), (yt.mean(), lt, St, Zt)], S_pool)
         raw_vc, raw_vt = sample_var(yc) / yc.size, sample_var(yt) / yt.size
         return self._finish(
-            metric, "cuped_mean", ac, at, var_c, var_t, yc.size, yt.size,
-            welch_df(var_c, var_t, yc.size, yt.size),
-            theta, float(yt.mean() - yc.mean()), raw_vc + raw_vt, n_missing,
+            metric, "cuped_mean", *adjusted, yc.size, yt.size,
+            float(yt.mean() - yc.mean()), raw_vc + raw_vt, n_missing,
         )
 
     # ------------------------------------------------------------------ ratio metrics
@@ -224,17 +263,14 @@ class CUPED:
                 Z.append(miss - miss.mean())
             parts[arm] = (r, lin, np.array(S), np.column_stack(Z))
         S_pool = np.array([r_pool_pre, ind_pool][: 2 if use_ind else 1])
-        theta = _theta([parts["control"][1], parts["treatment"][1]],
-                       [parts["control"][3], parts["treatment"][3]])
-        ac, var_c, _ = _adjust(*parts["control"], S_pool, theta)
-        at, var_t, _ = _adjust(*parts["treatment"], S_pool, theta)
+        adjusted = _adjusted([parts["control"], parts["treatment"]], S_pool)
         raw = sample_var(parts["control"][1]) / xc.size + sample_var(parts["treatment"][1]) / xt.size
         return self._finish(
-            metric, "cuped_ratio", ac, at, var_c, var_t, xc.size, xt.size, math.inf,
-            theta, float(parts["treatment"][0] - parts["control"][0]), raw, n_missing,
+            metric, "cuped_ratio", *adjusted, xc.size, xt.size,
+            float(parts["treatment"][0] - parts["control"][0]), raw, n_missing,
         )
 
-    def _finish(self, metric, method, ac, at, var_c, var_t, nc, nt, df, theta, raw_effect,
+    def _finish(self, metric, method, ac, at, var_c, var_t, df, theta, nc, nt, raw_effect,
                 raw_var, n_missing) -> CupedEstimate:
         adj_var = var_c + var_t
         return build_estimate(

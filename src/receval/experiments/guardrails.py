@@ -102,7 +102,7 @@ class MeanNonInferiority(_NonInferiorityBase):
                 raise ValueError("a relative margin needs a non-zero control mean")
             effect, se, df = mt / mc - 1.0, relative_se(mc, mt, vc, vt), math.inf
         else:
-            effect, se, df = mt - mc, math.sqrt(vc + vt), welch_df(vc, vt, c.size, t.size)
+            effect, se, df = mt - mc, math.sqrt(vc + vt), welch_df(vc, vt, c.size - 1, t.size - 1)
         return self._result(metric, "welch" if not self.relative_margin else "delta_method",
                             mc, mt, effect, se, df, c.size, t.size)
 

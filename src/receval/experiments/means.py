@@ -75,7 +75,7 @@ class DifferenceInMeans:
             n_c=nc,
             n_t=nt,
             alpha=self.alpha,
-            df=welch_df(vc, vt, nc, nt),
+            df=welch_df(vc, vt, nc - 1, nt - 1),
         )
 
 

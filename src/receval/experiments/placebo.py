@@ -52,6 +52,7 @@ import pyarrow as pa
 from scipy import stats
 
 from receval import _validation as v
+from receval.experiments.cuped import adjusted_arm_variances
 from receval.experiments.registry import METRICS, MetricSpec, read_registry
 from receval.warehouse import require_finite
 
@@ -113,26 +114,29 @@ def _ratio(jn: int, jd: int) -> Linearisation:
     return lin
 
 
-def _theta(szz: np.ndarray, szl: np.ndarray) -> np.ndarray:
-    """Per replicate, receval.experiments.cuped._theta: covariates without within-arm
-    variance get 0, the rest the (minimum-norm) least-squares solution."""
+def _fit(szz: np.ndarray, szl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per replicate, receval.experiments.cuped._fit: theta, the inverse of the kept
+    covariates' cross-products (0 for the others) and the number kept; covariates without
+    within-arm variance are not fitted, the rest get the (minimum-norm) least-squares solution."""
     p = szz.shape[1]
     if p == 0:
-        return np.zeros((szz.shape[0], 0))
+        return np.zeros((szz.shape[0], 0)), np.zeros((szz.shape[0], 0, 0)), np.zeros(szz.shape[0])
     d = np.diagonal(szz, axis1=1, axis2=2)
     keep = d > 1e-12 * np.maximum(1.0, d.max(axis=1, keepdims=True))
-    # a dropped covariate gets an identity row and a zero right-hand side: theta 0
-    a = np.where(keep[:, :, None] & keep[:, None, :], szz, 0.0) + np.eye(p) * ~keep[:, :, None]
-    return np.einsum("rpq,rq->rp", np.linalg.pinv(a), np.where(keep, szl, 0.0))
+    both = keep[:, :, None] & keep[:, None, :]
+    # a dropped covariate gets an identity row and column to invert, then a zero one
+    inverse = np.where(both, np.linalg.pinv(np.where(both, szz, 0.0) + np.eye(p) * ~keep[:, :, None]), 0.0)
+    return np.einsum("rpq,rq->rp", inverse, szl), inverse, keep.sum(axis=1)
 
 
-def _two_arm(arms: list[np.ndarray], metric: Linearisation, covariates: list[Linearisation],
-             welch: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _two_arm(arms: list[np.ndarray], metric: Linearisation,
+             covariates: list[Linearisation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Effect (arm B - arm A), standard error and df of CUPED with ``covariates`` (none:
     the raw Welch / delta-method estimate), as receval.experiments.cuped.CUPED computes
     them: theta from the pooled within-arm cross-products, effect = the difference of arm
-    statistics minus theta' the difference of covariate statistics, variance per arm = the
-    sample variance of the residual influence values / n."""
+    statistics minus theta' the difference of covariate statistics, arm variances from the
+    residual sums of squares (:func:`~receval.experiments.cuped.adjusted_arm_variances`);
+    NaN where the arms hold no more users than 2 + the covariates fitted."""
     parts = []
     for M in arms:
         stat, lin = metric(M)
@@ -142,31 +146,30 @@ def _two_arm(arms: list[np.ndarray], metric: Linearisation, covariates: list[Lin
         parts.append((M, stat, lin, S, Z))
     szz = sum(np.einsum("rpk,rkl,rql->rpq", Z, M, Z) for M, _, _, _, Z in parts)
     szl = sum(np.einsum("rpk,rkl,rl->rp", Z, M, lin) for M, _, lin, _, Z in parts)
-    theta = _theta(szz, szl)
+    theta, inverse, k = _fit(szz, szl)
     (_, stat_a, _, S_a, _), (_, stat_b, _, S_b, _) = parts
-    effect = (stat_b - stat_a) - np.einsum("rp,rp->r", S_b - S_a, theta)
-    var = []
+    dS = S_b - S_a
+    effect = (stat_b - stat_a) - np.einsum("rp,rp->r", dS, theta)
+    ss = []
     for M, _, lin, _, Z in parts:
         resid = lin - np.einsum("rp,rpk->rk", theta, Z)
-        n = M[:, 0, 0]
-        var.append(np.einsum("rk,rkl,rl->r", resid, M, resid) / (n - 1) / n)
-    vc, vt = var
-    if welch:  # receval.experiments._common.welch_df
-        den = vc**2 / (arms[0][:, 0, 0] - 1) + vt**2 / (arms[1][:, 0, 0] - 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df = np.where(den > 0, (vc + vt) ** 2 / den, np.inf)
-    else:
-        df = np.full(effect.shape, np.inf)
-    return effect, np.sqrt(vc + vt), df
+        ss.append(np.einsum("rk,rkl,rl->r", resid, M, resid))
+    n_a, n_b = arms[0][:, 0, 0], arms[1][:, 0, 0]
+    fits = n_a + n_b - 2 - k > 0
+    vc, vt, df = adjusted_arm_variances(*ss, n_a, n_b, np.einsum("rp,rpq,rq->r", dS, inverse, dS),
+                                        np.where(fits, k, 0))
+    se = np.where(fits, np.sqrt(vc + vt), np.nan)
+    return np.where(fits, effect, np.nan), se, np.where(fits, df, np.nan)
 
 
 def _p_values(effect: np.ndarray, se: np.ndarray, df: np.ndarray) -> np.ndarray:
     """Two-sided p-values as receval.experiments._common.build_estimate: t (normal for an
-    infinite df) on effect / se; with se 0 the difference is exact (p 1 if 0, else 0)."""
+    infinite df) on effect / se; with se 0 the difference is exact (p 1 if 0, else 0);
+    NaN where the estimate is."""
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.abs(effect / se)
     p = np.where(np.isinf(df), 2.0 * stats.norm.sf(z), 2.0 * stats.t.sf(z, np.where(np.isinf(df), 1.0, df)))
-    return np.where(se > 0, p, np.where(effect == 0, 1.0, 0.0))
+    return np.where(np.isnan(se), np.nan, np.where(se > 0, p, np.where(effect == 0, 1.0, 0.0)))
 
 
 @dataclass(frozen=True)
@@ -190,13 +193,13 @@ def _arm_moments(V: np.ndarray, in_b: np.ndarray) -> list[np.ndarray]:
 
 
 def _estimate(arms: list[np.ndarray], metric: Linearisation, covariates: list[Linearisation],
-              welch: bool, positive: list[int], estimator: str, method: str) -> PlaceboEstimates:
+              positive: list[int], estimator: str, method: str) -> PlaceboEstimates:
     """The estimator on the replicates where both arms have 2+ users and a positive sum of
     each variable in ``positive`` (the pipeline's estimators raise on the others)."""
     ok = np.logical_and.reduce([M[:, 0, 0] >= 2 for M in arms] + [M[:, 0, j] > 0 for M in arms for j in positive])
     out = np.full((3, len(ok)), np.nan)
     if ok.any():
-        effect, se, df = _two_arm([M[ok] for M in arms], metric, covariates, welch)
+        effect, se, df = _two_arm([M[ok] for M in arms], metric, covariates)
         out[:, ok] = effect, se, _p_values(effect, se, df)
     return PlaceboEstimates(estimator, method, *out)
 
@@ -231,20 +234,20 @@ def placebo_estimates(columns: dict[str, np.ndarray], spec: MetricSpec, in_b: np
         arms = _arm_moments(np.column_stack([ones, x, y, *pre, miss]), in_b)
         covariates = [_ratio(3, 4)] + ([_mean(5)] if miss.any() else [])
         return [
-            _estimate(arms, _ratio(1, 2), [], False, [2], "raw", "delta_method_ratio"),
-            _estimate(arms, _ratio(1, 2), covariates, False, [2, 4], "cuped", "cuped_ratio"),
+            _estimate(arms, _ratio(1, 2), [], [2], "raw", "delta_method_ratio"),
+            _estimate(arms, _ratio(1, 2), covariates, [2, 4], "cuped", "cuped_ratio"),
         ]
     # mean metric: variables 1, y, the covariate (0 without a pre-period), the no-pre-period indicator
     miss = ~np.asarray(columns["has_pre_period"], dtype=bool)
     pre = np.where(miss, 0.0, v.check_finite(columns[spec.pre_column], spec.pre_column, allow_nan=True))
     covariates = [_mean(2)] + ([_mean(3)] if miss.any() else [])
     arms = _arm_moments(np.column_stack([ones, v.check_finite(columns[spec.column], spec.column), pre, miss]), in_b)
-    out = [_estimate(arms, _mean(1), [], True, [], "raw", "welch"),
-           _estimate(arms, _mean(1), covariates, True, [], "cuped", "cuped_mean")]
+    out = [_estimate(arms, _mean(1), [], [], "raw", "welch"),
+           _estimate(arms, _mean(1), covariates, [], "cuped", "cuped_mean")]
     eventual = None if spec.corrected_column is None else np.asarray(columns[spec.corrected_column], dtype=float)
     if eventual is not None and np.isfinite(eventual).all():  # else no delay curve: no corrected figures
         arms = _arm_moments(np.column_stack([ones, eventual, pre, miss]), in_b)
-        out.append(_estimate(arms, _mean(1), covariates, True, [], "cuped_delay_corrected", "cuped_mean"))
+        out.append(_estimate(arms, _mean(1), covariates, [], "cuped_delay_corrected", "cuped_mean"))
     return out
 
 

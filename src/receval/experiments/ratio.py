@@ -1,12 +1,10 @@
 """Ratio metrics (e.g. CTR = clicks / impressions) with delta-method variances."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from receval import _validation as v
-from receval.experiments._common import build_estimate
+from receval.experiments._common import build_estimate, welch_df
 from receval.experiments.results import EffectEstimate
 
 
@@ -67,8 +65,11 @@ class RatioMetric:
 
         \widehat{Var}(R) = \frac{1}{n\,\bar y^2}\left(s_x^2 - 2R\,s_{xy} + R^2 s_y^2\right),
 
-    the effect :math:`R_T - R_C` gets :math:`SE = \sqrt{Var(R_T) + Var(R_C)}` and a normal
-    interval, and the relative effect :math:`R_T/R_C - 1` a second delta-method step.
+    the effect :math:`R_T - R_C` gets :math:`SE = \sqrt{Var(R_T) + Var(R_C)}` and a t
+    interval with the Welch-Satterthwaite df of the linearised values (each arm's variance a
+    sample variance of :math:`n_a` influence values: a normal interval on large arms, and on
+    a few dozen users the t's wider tails, which the normal would miss), and the relative
+    effect :math:`R_T/R_C - 1` a second delta-method step.
 
     Parameters
     ----------
@@ -112,15 +113,16 @@ class RatioMetric:
         xt, yt = check_ratio_arm(treatment_numerator, treatment_denominator, "treatment")
         rc, lc = ratio_linearization(xc, yc)
         rt, lt = ratio_linearization(xt, yt)
+        var_c, var_t = float(np.var(lc, ddof=1) / xc.size), float(np.var(lt, ddof=1) / xt.size)
         return build_estimate(
             metric=metric,
             method="delta_method_ratio",
             mean_c=rc,
             mean_t=rt,
-            var_c=float(np.var(lc, ddof=1) / xc.size),
-            var_t=float(np.var(lt, ddof=1) / xt.size),
+            var_c=var_c,
+            var_t=var_t,
             n_c=xc.size,
             n_t=xt.size,
             alpha=self.alpha,
-            df=math.inf,
+            df=welch_df(var_c, var_t, xc.size - 1, xt.size - 1),
         )

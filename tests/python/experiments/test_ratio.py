@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import stats
 
 from receval.experiments import RatioMetric, ratio_and_variance
 
@@ -51,7 +52,10 @@ def test_effect_and_interval():
     _, vt, _ = ratio_and_variance(xt, yt)
     assert res.effect == pytest.approx(xt.sum() / yt.sum() - xc.sum() / yc.sum())
     assert res.std_error == pytest.approx(np.sqrt(vc + vt), rel=1e-12)
-    assert res.ci_high - res.effect == pytest.approx(1.6448536269514722 * res.std_error)
+    # a t interval with the Welch-Satterthwaite df of the linearised values (~8000 here)
+    df = (vc + vt) ** 2 / (vc**2 / 3999 + vt**2 / 3999)
+    assert res.df == pytest.approx(df, rel=1e-12)
+    assert res.ci_high - res.effect == pytest.approx(stats.t.ppf(0.95, df) * res.std_error, rel=1e-12)
     assert res.metric == "ctr" and res.method == "delta_method_ratio"
 
 
