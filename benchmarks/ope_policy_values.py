@@ -34,18 +34,18 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "ope_policy_values.json"
 
 
-def candidate_truth(con, truth_dir: Path, cf: dict, reward: str) -> pd.Series:
-    """True values of the candidate-model policies the build evaluated."""
+def candidate_truth(con, truth_dir: Path, cf: dict) -> pd.DataFrame:
+    """True values of the candidate-model policies the build evaluated (policy_id, reward,
+    true_value, n_requests: table_policy_values)."""
     scores = con.sql("select model_id, request_id, item_id, calibrated_score "
                      "from main.int_cf__candidate_scores where task = 'click'").df()
     if scores.empty:
-        return pd.Series(dtype=float)
+        return pd.DataFrame(columns=["policy_id", "reward", "true_value", "n_requests"])
     full = candidate_policy_table(scores, scores[["request_id", "item_id"]], k=int(cf["cf_top_k"]),
                                   temperature=float(cf["cf_softmax_temperature"]),
                                   n_samples=int(cf["cf_softmax_samples"]),
                                   random_state=int(cf["cf_random_state"]), rows="all").to_pandas()
-    values = table_policy_values(truth_dir, full)
-    return values[values.reward == reward].set_index("policy_id").true_value
+    return table_policy_values(truth_dir, full)
 
 
 def main() -> None:
@@ -61,7 +61,8 @@ def main() -> None:
         est = con.sql(
             "select * from main.fct_policy_value_estimates where day = 'all' and segment = 'all' "
             f"and reward = '{args.reward}' and n_slots > 0").df()
-        candidates = candidate_truth(con, Path(args.truth), cf, args.reward)
+        candidates = candidate_truth(con, Path(args.truth), cf)
+    candidates = candidates[candidates.reward == args.reward].set_index("policy_id").true_value
     truth = pd.read_parquet(Path(args.truth) / "policy_values.parquet")
     truth = truth[(truth.day == "all") & (truth.reward == args.reward)].set_index("policy_id").true_value
     truth = pd.concat([truth, candidates])

@@ -66,8 +66,9 @@ def test_mean_metrics_equal_statsmodels_welch(results, users):
 
 
 def test_cuped_equals_ols_with_the_covariate(results, users):
-    """Effect and theta = OLS Y ~ 1 + T + X (+ no-pre-period indicator D); SE = HC2 SE of
-    OLS of the adjusted metric on 1 + T (theta fixed); p = Welch on the adjusted values."""
+    """Effect and theta = OLS Y ~ 1 + T + X (+ no-pre-period indicator D); the SE from that
+    regression's residuals, each arm's share of its residual df and theta's error (the
+    classical OLS variance of T less its known-theta part); p and df a t test on them."""
     rows = results[results["metric_type"] == "mean"]
     checked = 0
     for _, r in rows.iterrows():
@@ -83,14 +84,19 @@ def test_cuped_equals_ols_with_the_covariate(results, users):
         fit = sm.OLS(y, design).fit()
         assert r["cuped_effect"] == pytest.approx(fit.params[1], abs=TOL)
         assert r["cuped_theta"] == pytest.approx(fit.params[2], abs=TOL, rel=TOL)
-        theta = fit.params[2:]
-        z = np.column_stack(cov)
-        adjusted = y - (z - z.mean(axis=0)) @ theta
-        hc2 = sm.OLS(adjusted, design[:, :2]).fit(cov_type="HC2")
-        assert r["cuped_std_error"] == pytest.approx(hc2.bse[1], abs=TOL, rel=TOL)
-        _, p, _ = CompareMeans(DescrStatsW(adjusted[treat == 1]), DescrStatsW(adjusted[treat == 0])) \
-            .ttest_ind(usevar="unequal")
-        assert r["cuped_p_value"] == pytest.approx(p, abs=TOL)
+        n, k = len(y), len(cov)
+        var = []
+        for arm in (0, 1):
+            n_a = int((treat == arm).sum())
+            ss = float(np.sum(fit.resid[treat == arm] ** 2))
+            var.append((ss / (n_a * (n_a - 1 - k * n_a / n)), n_a - 1 - k * n_a / n, n - n_a))
+        theta_var = fit.cov_params()[1, 1] - fit.scale * (1 / var[0][2] + 1 / var[1][2])
+        vc, vt = (v + theta_var * other / n for v, _, other in var)
+        assert r["cuped_std_error"] == pytest.approx(np.sqrt(vc + vt), abs=TOL, rel=TOL)
+        df = (vc + vt) ** 2 / (vc**2 / var[0][1] + vt**2 / var[1][1])
+        assert r["cuped_df"] == pytest.approx(df, rel=TOL)
+        assert r["cuped_p_value"] == pytest.approx(2 * stats.t.sf(abs(r["cuped_effect"]) / np.sqrt(vc + vt), df),
+                                                   abs=TOL)
         assert r["n_without_pre_period"] == int(missing.sum())
         # The raw side of the row is the unadjusted estimate; the reduction is 1 - SE_cv^2 / SE^2.
         assert r["variance_reduction"] == pytest.approx(1 - r["cuped_std_error"] ** 2 / r["std_error"] ** 2, abs=TOL)
@@ -112,7 +118,11 @@ def test_ctr_uses_the_delta_method(results, users):
         assert r["effect"] == pytest.approx(est["t"][0] - est["c"][0], abs=TOL)
         se = np.sqrt(est["c"][1] + est["t"][1])
         assert r["std_error"] == pytest.approx(se, rel=TOL)
-        assert r["p_value"] == pytest.approx(2 * stats.norm.sf(abs(r["effect"]) / se), abs=TOL)
+        # a t reference with the Welch-Satterthwaite df of the linearised values
+        n_c, n_t = (len(frame) for frame in _arms(users, r))
+        df = se**4 / (est["c"][1] ** 2 / (n_c - 1) + est["t"][1] ** 2 / (n_t - 1))
+        assert r["df"] == pytest.approx(df, rel=TOL)
+        assert r["p_value"] == pytest.approx(2 * stats.t.sf(abs(r["effect"]) / se, df), abs=TOL)
 
 
 def test_bh_adjustment_within_each_experiment(results):
