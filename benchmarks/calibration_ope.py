@@ -3,15 +3,15 @@ of fct_policy_value_estimates cover each target policy's true value, per estimat
 policy and reward, over worlds.
 
 Per world, the overall cells (day and segment 'all') of every policy with logged support
-are read against the simulator's truth: truth/policy_values.parquet (day 'all') for the
-built-in policies, and for the candidate-model policies their whole distribution rebuilt
-from the warehouse's candidate scores and valued by
+are read against the simulator's truth: for the built-in policies truth/policy_values.parquet,
+over the days the cell holds (:func:`builtin_truth`); for the candidate-model policies their
+whole distribution rebuilt from the warehouse's candidate scores and valued by
 receval.simulate.policy_values.table_policy_values (benchmarks/ope_policy_values.py). The
 delay-corrected rewards (purchase_corrected, revenue_corrected) estimate the eventual
-purchases and revenue, so they are read against those; the uncorrected purchase and
-revenue count only the purchases that had arrived by the data's end, so they miss the true
-value by the purchases still to come (docs/delayed_feedback.md). Only the popularity model
-is trained as a candidate (the others would cost minutes a world and add two policies each).
+purchases and revenue of every day; the plain purchase and revenue read mature labels only,
+the first days, whose attribution windows have closed (of the last of them, the requests
+already mature: a partial day whose truth is the whole day's). Only the popularity model is
+trained as a candidate (the others would cost minutes a world and add two policies each).
 """
 from __future__ import annotations
 
@@ -32,19 +32,33 @@ TRUE_REWARD = {"click": "click", "purchase": "purchase", "revenue": "revenue",
                "purchase_corrected": "purchase", "revenue_corrected": "revenue"}
 
 
+def builtin_truth(est: pd.DataFrame, truth: Path) -> pd.DataFrame:
+    """The built-in policies' true value over the days each (policy, reward) cell reads: the
+    plain purchase and revenue read mature labels only, so their overall cell covers the
+    first days alone; the request-weighted mean of the simulator's daily values (its 'all'
+    row is that mean over every day)."""
+    daily = pd.read_parquet(truth / "policy_values.parquet").query("day != 'all'")
+    days = est.loc[(est.segment == "all") & (est.day != "all") & (est.n_slots > 0),
+                   ["policy_id", "reward", "day"]].drop_duplicates()
+    rows = days.assign(true_reward=days.reward.map(TRUE_REWARD)).merge(
+        daily.rename(columns={"reward": "true_reward"}), on=["policy_id", "true_reward", "day"], how="inner")
+    rows["weighted"] = rows.true_value * rows.n_requests
+    sums = rows.groupby(["policy_id", "reward"])[["weighted", "n_requests"]].sum()
+    return (sums.weighted / sums.n_requests).rename("true_value").reset_index()
+
+
 def record(seed: int, root: Path, truth: Path) -> dict:
     """Each overall cell's estimate and whether its analytic and bootstrap intervals cover
     the policy's true value."""
     est = pd.read_parquet(root / "marts" / "fct_policy_value_estimates.parquet")
-    est = est[(est.day == "all") & (est.segment == "all") & (est.n_slots > 0)]
-    builtin = pd.read_parquet(truth / "policy_values.parquet")
     cf = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"] | VARS
     with duckdb.connect(str(root / "receval.duckdb"), read_only=True) as con:
         candidates = candidate_truth(con, truth, cf)
-    values = pd.concat([builtin[builtin.day == "all"], candidates])[["policy_id", "reward", "true_value"]]
-    rows = est.assign(true_reward=est.reward.map(TRUE_REWARD)).merge(
-        values.rename(columns={"reward": "true_reward"}), on=["policy_id", "true_reward"], how="inner",
-        validate="many_to_one")
+    candidates = candidates.rename(columns={"reward": "true_reward"}).merge(
+        pd.DataFrame({"reward": list(TRUE_REWARD), "true_reward": list(TRUE_REWARD.values())}), on="true_reward")
+    values = pd.concat([builtin_truth(est, truth), candidates[["policy_id", "reward", "true_value"]]])
+    overall = est[(est.day == "all") & (est.segment == "all") & (est.n_slots > 0)]
+    rows = overall.merge(values, on=["policy_id", "reward"], how="inner", validate="many_to_one")
     cells = [{"policy_id": r.policy_id, "estimator": r.estimator, "reward": r.reward,
               "estimate": float(r.estimate), "true_value": float(r.true_value),
               "covers": bool(r.ci_low <= r.true_value <= r.ci_high),

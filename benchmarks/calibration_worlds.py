@@ -1,6 +1,6 @@
 """Error rates of the pipeline as a user runs it, over many simulated worlds.
 
-    python benchmarks/calibration_worlds.py --worlds 200 [--family experiments|ope] [--first-seed 1000] [--preset tiny] [--jobs 2]
+    python benchmarks/calibration_worlds.py --worlds 200 [--family experiments|ope] [--first-seed 1000] [--preset tiny] [--items N] [--jobs 2]
 
 Per world (seed first-seed + i): the preset simulated, then `dbt build` of one family's
 marts and what they depend on (models and seeds, no tests) in a fresh warehouse and model
@@ -12,12 +12,12 @@ store, read against the world's truth by the family's module:
   popularity model as the only candidate; coverage of each estimator's interval of every
   target policy's value.
 `--jobs` worlds are built at once, each job in a folder of its own
-(warehouse/calibration_<preset>_<family>/job<k>: its world, warehouse and dbt target, the
+(warehouse/calibration_<preset>[_items<N>]_<family>/job<k>: its world, warehouse and dbt target, the
 same paths and vars from one world to the next, so dbt's partial parse is kept), DuckDB on
 one thread. Each rate comes with its binomial standard error. One record per world is
-appended to benchmarks/results/calibration_worlds_<preset>_<family>.jsonl as it is
-measured (a run can be resumed: seeds already there are skipped); the summary is printed
-and written to benchmarks/results/calibration_worlds_<preset>_<family>.json.
+appended to benchmarks/results/calibration_worlds_<preset>[_items<N>]_<family>.jsonl as it
+is measured (a run can be resumed: seeds already there are skipped); the summary is printed
+and written to the .json of the same name.
 """
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ from dbt_runner import TINY_VARS  # noqa: E402  (the tiny world's split and moni
 FAMILIES = ("experiments", "ope")
 
 
-def build_world(seed: int, preset: str, root: Path, family) -> float:
+def build_world(seed: int, preset: str, overrides: dict, root: Path, family) -> float:
     """Simulate the world of seed into root/world and build the family in a fresh warehouse
     and model store (the same paths and vars every world, so dbt's partial parse is kept;
     no model of another world to warm-start from)."""
     from receval.simulate import get_preset, simulate
 
     started = time.perf_counter()
-    simulate(get_preset(preset), seed, root / "world")
+    simulate(get_preset(preset, **overrides), seed, root / "world")
     for stale in ("receval.duckdb", "receval.duckdb.wal"):
         (root / stale).unlink(missing_ok=True)
     for stale in ("marts", "models"):
@@ -65,15 +65,16 @@ def build_world(seed: int, preset: str, root: Path, family) -> float:
 JOB: dict = {}
 
 
-def _start_job(counter, base: Path, preset: str, family: str) -> None:
+def _start_job(counter, base: Path, preset: str, overrides: dict, family: str) -> None:
     with counter.get_lock():
-        JOB.update(root=base / f"job{counter.value}", preset=preset, family=importlib.import_module(family))
+        JOB.update(root=base / f"job{counter.value}", preset=preset, overrides=overrides,
+                   family=importlib.import_module(family))
         counter.value += 1
     JOB["root"].mkdir(parents=True, exist_ok=True)
 
 
 def _measure(seed: int) -> dict:
-    seconds = build_world(seed, JOB["preset"], JOB["root"], JOB["family"])
+    seconds = build_world(seed, JOB["preset"], JOB["overrides"], JOB["root"], JOB["family"])
     record = JOB["family"].record(seed, JOB["root"], JOB["root"] / "world" / "truth")
     return dict(record, seconds=round(seconds, 1))
 
@@ -84,11 +85,14 @@ def main() -> None:
     parser.add_argument("--family", default="experiments", choices=FAMILIES)
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--preset", default="tiny", choices=["tiny", "default"])
+    parser.add_argument("--items", type=int, help="catalogue size instead of the preset's (tiny: 200, which users "
+                        "re-click, so purchases move between clicks: docs/benchmarks.md, delayed feedback)")
     parser.add_argument("--jobs", type=int, default=2, help="worlds built at once (default 2: one per core)")
     args = parser.parse_args()
 
     family = importlib.import_module(f"calibration_{args.family}")
-    name = f"calibration_worlds_{args.preset}_{args.family}"
+    overrides = {"n_items": args.items} if args.items else {}
+    name = f"calibration_worlds_{args.preset}{f'_items{args.items}' if args.items else ''}_{args.family}"
     results = PROJECT_DIR / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     log = results / f"{name}.jsonl"
@@ -97,15 +101,15 @@ def main() -> None:
     todo = [seed for seed in seeds if seed not in {r["seed"] for r in records}]
     started = time.perf_counter()
     counter = multiprocessing.Value("i", 0)
-    with multiprocessing.Pool(args.jobs, _start_job, (counter, PROJECT_DIR / "warehouse" / f"calibration_{args.preset}_{args.family}",
-                                                      args.preset, family.__name__)) as pool:
+    with multiprocessing.Pool(args.jobs, _start_job, (counter, PROJECT_DIR / "warehouse" / name.replace("_worlds", ""),
+                                                      args.preset, overrides, family.__name__)) as pool:
         for record in pool.imap_unordered(_measure, todo):
             records.append(record)
             with log.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             print(f"seed {record['seed']}: {record['seconds']} s", flush=True)
     chosen = [r for r in records if r["seed"] in seeds]
-    out = {"preset": args.preset, "family": args.family, "first_seed": args.first_seed, "jobs": args.jobs,
+    out = {"preset": args.preset, **overrides, "family": args.family, "first_seed": args.first_seed, "jobs": args.jobs,
            **family.summary(chosen), "median_world_s": sorted(r["seconds"] for r in chosen)[len(chosen) // 2],
            "this_run_wall_s": round(time.perf_counter() - started, 1)}
     (results / f"{name}.json").write_text(json.dumps(out, indent=2))
