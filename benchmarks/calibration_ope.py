@@ -30,6 +30,9 @@ VARS = {"candidate_models": [{"model_id": "popularity", "family": "popularity", 
 #: the reward whose eventual value each estimated reward targets
 TRUE_REWARD = {"click": "click", "purchase": "purchase", "revenue": "revenue",
                "purchase_corrected": "purchase", "revenue_corrected": "revenue"}
+REWARDS = pd.DataFrame(TRUE_REWARD.items(), columns=["reward", "true_reward"])
+#: the cf_* vars the builds run with (the candidate policies' truth rebuilds them)
+CF_VARS = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"] | VARS
 
 
 def builtin_truth(est: pd.DataFrame, truth: Path) -> pd.DataFrame:
@@ -51,11 +54,9 @@ def record(seed: int, root: Path, truth: Path) -> dict:
     """Each overall cell's estimate and whether its analytic and bootstrap intervals cover
     the policy's true value."""
     est = pd.read_parquet(root / "marts" / "fct_policy_value_estimates.parquet")
-    cf = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"] | VARS
     with duckdb.connect(str(root / "receval.duckdb"), read_only=True) as con:
-        candidates = candidate_truth(con, truth, cf)
-    candidates = candidates.rename(columns={"reward": "true_reward"}).merge(
-        pd.DataFrame({"reward": list(TRUE_REWARD), "true_reward": list(TRUE_REWARD.values())}), on="true_reward")
+        candidates = candidate_truth(con, truth, CF_VARS)
+    candidates = candidates.rename(columns={"reward": "true_reward"}).merge(REWARDS, on="true_reward")
     values = pd.concat([builtin_truth(est, truth), candidates[["policy_id", "reward", "true_value"]]])
     overall = est[(est.day == "all") & (est.segment == "all") & (est.n_slots > 0)]
     rows = overall.merge(values, on=["policy_id", "reward"], how="inner", validate="many_to_one")

@@ -92,7 +92,8 @@ def main() -> None:
 
     family = importlib.import_module(f"calibration_{args.family}")
     overrides = {"n_items": args.items} if args.items else {}
-    name = f"calibration_worlds_{args.preset}{f'_items{args.items}' if args.items else ''}_{args.family}"
+    label = f"{args.preset}{f'_items{args.items}' if args.items else ''}_{args.family}"
+    name = f"calibration_worlds_{label}"
     results = PROJECT_DIR / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     log = results / f"{name}.jsonl"
@@ -101,7 +102,7 @@ def main() -> None:
     todo = [seed for seed in seeds if seed not in {r["seed"] for r in records}]
     started = time.perf_counter()
     counter = multiprocessing.Value("i", 0)
-    with multiprocessing.Pool(args.jobs, _start_job, (counter, PROJECT_DIR / "warehouse" / name.replace("_worlds", ""),
+    with multiprocessing.Pool(args.jobs, _start_job, (counter, PROJECT_DIR / "warehouse" / f"calibration_{label}",
                                                       args.preset, overrides, family.__name__)) as pool:
         for record in pool.imap_unordered(_measure, todo):
             records.append(record)
