@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from receval import _validation as v
-from receval.metrics.uncertainty import z_value
+from receval.metrics.uncertainty import skew_corrected_interval
 from receval.ope.bootstrap import bootstrap_ci
 from receval.ope.diagnostics import mean_unsupported
 from receval.ope.results import OPEEstimate
@@ -31,6 +31,14 @@ def ratio_stat(num: int, den: int) -> Callable[[np.ndarray], np.ndarray]:
         return out
 
     return stat
+
+
+def sampling_skewness(psi: np.ndarray) -> float:
+    """Skewness of a sum of independent terms ``psi``: ``sum d^3 / (sum d^2)^(3/2)`` with
+    ``d = psi - mean(psi)`` (the units' skewness over ``sqrt(G)``); NaN without spread."""
+    d = psi - psi.mean()
+    s2 = _sum_of_squares(d)
+    return float(np.power(d, 3).sum()) / s2 ** 1.5 if s2 > 0 else math.nan
 
 
 def _sum_of_squares(x: np.ndarray) -> float:
@@ -193,7 +201,9 @@ class BaseEstimator:
         """Assemble the result from the estimator's :class:`Terms`.
 
         The analytic variance is ``G / (G - 1) * sum_g (sum_{i in g} psi_i)^2 / n^2`` over
-        the G clusters (rounds when there are no group ids), with ``n = n_rounds``.
+        the G clusters (rounds when there are no group ids), with ``n = n_rounds``; the
+        interval corrects it for the skewness of those cluster sums (a few large rewards,
+        or large weights, make it long on the right: ``skew_corrected_interval``).
         """
         estimate, influence = terms.estimate, terms.influence
         n = int(n_rounds)
@@ -206,9 +216,10 @@ class BaseEstimator:
             psi, g = influence, influence.shape[0]
         if math.isfinite(estimate) and g > 1:
             se = math.sqrt(g / (g - 1.0) * _sum_of_squares(psi)) / float(n)
+            skew = sampling_skewness(psi)
         else:
-            se = math.nan
-        z = z_value(self.alpha)
+            se = skew = math.nan
+        lo, hi = skew_corrected_interval(estimate, se, skew, self.alpha)
         b_lo = b_hi = math.nan
         if self.n_bootstrap > 0 and math.isfinite(estimate):
             b_lo, b_hi = bootstrap_ci(
@@ -225,8 +236,8 @@ class BaseEstimator:
             estimator=self._label if estimator is None else estimator,
             estimate=float(estimate),
             std_error=se,
-            ci_low=float(estimate - z * se),
-            ci_high=float(estimate + z * se),
+            ci_low=lo,
+            ci_high=hi,
             alpha=self.alpha,
             n=n,
             n_groups=n_groups,
@@ -238,6 +249,7 @@ class BaseEstimator:
             bootstrap_ci_low=b_lo,
             bootstrap_ci_high=b_hi,
             n_bootstrap=self.n_bootstrap if math.isfinite(b_lo) else 0,
+            skewness=skew,
         )
 
 

@@ -3,7 +3,8 @@ r"""Every estimator for every target policy, reward and slice of a logged-slot t
 The kernel behind the ``fct_policy_value_estimates`` mart: it takes the rows of
 ``int_cf__policy_slots`` (one per target policy x logged slot) as an Arrow table and
 returns one row per (policy_id, estimator, reward, day, segment) with the estimate, its
-standard error, analytic and bootstrap ``1 - alpha`` intervals, n and the weight diagnostics.
+standard error and skewness, analytic (skewness-corrected) and bootstrap ``1 - alpha``
+intervals, n and the weight diagnostics.
 
 The unit of a value is one impression slot (the per-slot rate: a list's value is K times
 it); the rounds are slots and the clusters of the interval are requests (the list).
@@ -39,7 +40,7 @@ correlated, the worst case, Cauchy-Schwarz), :math:`\tilde y_i` would move by
 :math:`\rho = \sum w_i \tilde y_i s_i / \hat F_i \,/\, \sum w_i \tilde y_i` over the cell's
 supported slots (:math:`w_i = p_{target} / p_{log}`); :math:`(\hat V \rho)^2` is added to the
 squared standard error of every estimator of the cell (exact to first order for IPS and
-SNIPS, the same relative shift for DM / DR / SNDR) and the Wald interval rebuilt from it.
+SNIPS, the same relative shift for DM / DR / SNDR) and the interval rebuilt from it.
 ``label_maturity`` (``receval.delayed.marts.label_maturity`` of the
 cell's slots that the reward reads: mature for the plain rewards, which read mature labels
 only) and ``expected_share_to_come`` (corrected rows: :math:`1 - \sum y / \sum \tilde y`
@@ -65,7 +66,7 @@ import pyarrow.compute as pc
 
 from receval import _validation as v
 from receval.delayed.marts import label_maturity, share_to_come
-from receval.metrics.uncertainty import normal_interval
+from receval.metrics.uncertainty import skew_corrected_interval
 from receval.ope.direct import DirectMethod, RewardModel
 from receval.ope.doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
 from receval.ope.ips import IPS, SNIPS
@@ -90,7 +91,7 @@ INPUT_COLUMNS = ("policy_id", "event_id", "request_id", "position", "impression_
 _TEXT = ("policy_id", "estimator", "reward", "day", "segment")
 _COUNTS = ("n_bootstrap", "n_slots", "n_requests", "n_slots_unsupported")
 OUTPUT_COLUMNS = (
-    *_TEXT, "estimate", "std_error", "ci_low", "ci_high",
+    *_TEXT, "estimate", "std_error", "skewness", "ci_low", "ci_high",
     "bootstrap_ci_low", "bootstrap_ci_high", "n_bootstrap", "alpha", "n_slots", "n_requests",
     "n_slots_unsupported", "unsupported_mass", "share_estimated_propensity", "effective_sample_size",
     "max_weight", "mean_weight", "clip", "label_maturity", "expected_share_to_come",
@@ -361,17 +362,19 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
 
 def _with_curve_error(s: _Slots, cell: np.ndarray, reward: str, rows: list[dict], alpha: float) -> list[dict]:
     """The cell's corrected-reward rows with the delay curve's error bound added to their
-    standard errors (module docstring) and their Wald intervals rebuilt."""
+    standard errors (module docstring) and their intervals rebuilt: the bound adds
+    variance but no third moment, so the skewness shrinks by ``(se / se_with_bound)^3``."""
     sup = cell[s.flags["has_support"][cell]]
     wy = s.values["p_target"][sup] / s.values["p_log"][sup] * s.values[reward][sup]
     total = float(wy.sum())
     rho = float((wy * s.values["arrival_relative_error"][sup]).sum()) / total if total > 0 else 0.0
     out = []
     for row in rows:
-        if rho > 0 and np.isfinite(row["estimate"]) and np.isfinite(row["std_error"]):
+        if rho > 0 and row["estimate"] != 0 and np.isfinite(row["estimate"]) and np.isfinite(row["std_error"]):
             se = math.sqrt(row["std_error"] ** 2 + (row["estimate"] * rho) ** 2)
-            lo, hi = normal_interval(row["estimate"], se, alpha)
-            row = {**row, "std_error": se, "ci_low": lo, "ci_high": hi}
+            skew = row["skewness"] * (row["std_error"] / se) ** 3
+            lo, hi = skew_corrected_interval(row["estimate"], se, skew, alpha)
+            row = {**row, "std_error": se, "skewness": skew, "ci_low": lo, "ci_high": hi}
         out.append(row)
     return out
 

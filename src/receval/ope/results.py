@@ -32,7 +32,11 @@ class OPEEstimate:
         contributions (linearised by the delta method for the self-normalised
         estimators) divided by ``sqrt(n_units)``. Clustered on ``group_ids`` when given.
     ci_low, ci_high : float
-        Normal-approximation two-sided ``1 - alpha`` interval ``estimate -/+ z * std_error``.
+        Two-sided ``1 - alpha`` interval: ``estimate -/+ z * std_error`` corrected for
+        ``skewness`` by Hall's transformation
+        (:func:`receval.metrics.uncertainty.skew_corrected_interval`); the Wald interval
+        when the skewness is 0. A reward carried by a few large values (revenue on a few
+        purchases) or by a few large weights makes it longer on the right.
     alpha : float
         Significance level of the intervals.
     n : int
@@ -57,6 +61,9 @@ class OPEEstimate:
         bootstrap was requested.
     n_bootstrap : int
         Bootstrap replicates behind the bootstrap interval (0 when none).
+    skewness : float
+        Estimated skewness of the estimate's sampling distribution: that of the per-unit
+        (per-cluster) influence sums over ``sqrt(units)``; ``nan`` when undefined.
     """
 
     estimator: str
@@ -75,6 +82,7 @@ class OPEEstimate:
     bootstrap_ci_low: float = math.nan
     bootstrap_ci_high: float = math.nan
     n_bootstrap: int = 0
+    skewness: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """Flat ``{field: value}`` mapping (one Arrow/mart row)."""

@@ -21,8 +21,11 @@ def test_ips_by_hand():
     assert res.estimate == pytest.approx(0.625)
     # deviations [1.375, -.625, -.125, -.625]; sum sq 2.6875; var = 2.6875/3; se = sqrt(var/4)
     assert res.std_error == pytest.approx(math.sqrt(2.6875 / 3 / 4))
-    assert res.ci_low == pytest.approx(0.625 - Z * res.std_error)
-    assert res.ci_high == pytest.approx(0.625 + Z * res.std_error)
+    # skewness: sum of cubed deviations 2.109375 / 2.6875^1.5 = 0.478775; Hall's interval with
+    # a = 0.478775 / 3, b = a / 2: g^-1(+-z) = (cbrt(1 + 3a(+-z - b)) - 1) / a = 1.495071, -4.473380
+    assert res.skewness == pytest.approx(2.109375 / 2.6875 ** 1.5, rel=1e-12)
+    assert res.ci_low == pytest.approx(0.625 - 1.4950714469 * res.std_error, rel=1e-9)
+    assert res.ci_high == pytest.approx(0.625 + 4.4733799136 * res.std_error, rel=1e-9)
     assert res.n == 4 and res.n_groups is None
     assert res.effective_sample_size == pytest.approx(25 / 8.5)  # (5)^2 / (4+4+.25+.25)
     assert res.max_weight == 2.0 and res.mean_weight == 1.25

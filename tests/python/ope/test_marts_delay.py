@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from receval.metrics.uncertainty import skew_corrected_interval
 from receval.ope.marts import OUTPUT_SCHEMA, _to_frame, corrected_rewards, estimate_policy_values, fit_reward_models
 
 DAY = datetime.date(2026, 9, 7)
@@ -163,8 +164,13 @@ def test_the_curves_error_bound_is_added_to_the_corrected_standard_errors():
     assert set(rows.index) >= {"ips", "snips", "dr"}
     for name, row in rows.iterrows():
         assert row.estimate == row.estimate_without, name   # the estimate does not move
+        assert abs(row.skewness_without) > 0.02, name       # so the interval is not Wald's
         assert row.std_error ** 2 == pytest.approx(row.std_error_without ** 2 + (row.estimate * rho) ** 2, rel=1e-12)
-        assert row.ci_low == pytest.approx(row.estimate - 1.959963984540054 * row.std_error, rel=1e-12)
+        # the bound adds no third moment: skewness scales by (se without / se with)^3
+        assert row.skewness == pytest.approx(row.skewness_without * (row.std_error_without / row.std_error) ** 3,
+                                             rel=1e-12)
+        assert (row.ci_low, row.ci_high) == pytest.approx(
+            skew_corrected_interval(row.estimate, row.std_error, row.skewness), rel=1e-12)
     # rows of other rewards, and mature slots (s = 0), are untouched
     plain = both[~both.reward.str.endswith("_corrected")]
     assert (plain.std_error.fillna(-1) == plain.std_error_without.fillna(-1)).all()
