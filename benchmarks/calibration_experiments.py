@@ -8,6 +8,11 @@ marts say against its truth (truth/experiments.parquet), and the rates over worl
   experiment runs, fixed horizon from its planned end) has p < alpha, whatever the
   guardrails and the SRM check say (small worlds cannot show a guardrail non-inferior, so
   their decision is mostly invalid);
+- the same A/A scorecard as if the registry had planned exp_aa to end inside the world
+  (:func:`planned_end_decisions`: the registry's planned_days cut to the days it ran, so the
+  fixed-horizon test decides), with its guardrails and with the primary metric alone: how
+  often the fixed-horizon decision ships (the registry plans exp_aa for 42 days, longer than
+  any world, so the built scorecard always decides on the always-valid test);
 - every experiment's intervals (raw, CUPED, delay-corrected, the mSPRT confidence
   sequence): how often they cover the true effect of the world's whole horizon;
 - fct_aa_calibration (placebo re-randomisations of each experiment's users): its mean
@@ -18,7 +23,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
+
+from receval.experiments.marts import _data_end, _experiment_starts, experiment_scorecard
 
 from binomial_rate import cell, rate
 
@@ -32,6 +41,29 @@ P_VALUES = {"raw": "p_value", "cuped": "cuped_p_value", "raw_bh": "bh_adjusted_p
 INTERVALS = {"raw": ("ci_low", "ci_high"), "cuped": ("cuped_ci_low", "cuped_ci_high"),
              "corrected": ("corrected_ci_low", "corrected_ci_high"), "msprt": ("msprt_cs_low", "msprt_cs_high")}
 AA = "exp_aa"
+
+
+def planned_end_decisions(root: Path) -> dict:
+    """exp_aa's scorecard rebuilt from the world's marts with a registry that plans it to end
+    at the data's end: ``with_guardrails`` as registered otherwise, ``primary_only`` without
+    its guardrail rows. Each: the decision, its test and whether its p-value is < alpha."""
+    tables = ("fct_experiment_results", "fct_srm_checks", "fct_guardrail_checks", "fct_experiment_exposures",
+              "int_labels__data_end")
+    with duckdb.connect(str(root / "receval.duckdb"), read_only=True) as con:
+        results, srm, guardrails, exposures, data_end = (con.sql(f"select * from {t}").to_arrow_table()
+                                                         for t in tables)
+        registry = con.sql("select * from main_seeds.experiment_registry").to_df()
+    # the scorecard's own start and end: planned end = start + planned_days <= the data's end
+    days_run = (_data_end(data_end).date() - _experiment_starts(exposures)[AA]).days
+    aa = registry.experiment_id == AA
+    registry.loc[aa & registry.planned_days.notna(), "planned_days"] = days_run
+    out = {}
+    for plan, reg in {"with_guardrails": registry, "primary_only": registry[~(aa & (registry.entry == "guardrail"))]}.items():
+        card = experiment_scorecard(results, srm, guardrails, pa.Table.from_pandas(reg, preserve_index=False),
+                                    exposures, data_end).to_pandas().set_index("experiment_id").loc[AA]
+        out[plan] = {"decision": card.decision, "decision_test": card.decision_test,
+                     "significant": bool(card.p_value < card.alpha) if pd.notna(card.p_value) else None}
+    return out
 
 
 def record(seed: int, root: Path, truth: Path) -> dict:
@@ -60,7 +92,18 @@ def record(seed: int, root: Path, truth: Path) -> dict:
     placebo = [{"experiment_id": r.experiment_id, "metric": r.metric, "estimator": r.estimator,
                 "false_positive_rate": float(r.false_positive_rate), "status": r.status}
                for r in placebo.itertuples(index=False)]
-    return {"seed": seed, "cells": cells, "decisions": decisions, "placebo": placebo}
+    return {"seed": seed, "cells": cells, "decisions": decisions, "placebo": placebo,
+            "planned_end": planned_end_decisions(root)}
+
+
+def _decision_rates(decisions: list[dict]) -> dict:
+    return {
+        "ship": rate([d.get("decision") == "ship" for d in decisions]),
+        "ship or dont_ship": rate([d.get("decision") in ("ship", "dont_ship") for d in decisions]),
+        # the deciding test alone, whatever the guardrails and SRM say
+        "deciding p < alpha": rate([bool(d.get("significant")) for d in decisions]),
+        "counts": pd.Series([d.get("decision") for d in decisions]).value_counts().to_dict(),
+        "tests": pd.Series([d.get("decision_test") for d in decisions]).value_counts().to_dict()}
 
 
 def summary(records: list[dict]) -> dict:
@@ -74,14 +117,10 @@ def summary(records: list[dict]) -> dict:
         per_metric = {m: rate((g[f"p_{name}"] < g.alpha).tolist()) for m, g in p.groupby("metric")}
         anyone = (p[f"p_{name}"] < p.alpha).groupby(aa.loc[p.index, "seed"]).any()
         out["aa_rejections"][name] = {**per_metric, "any metric": rate(anyone.tolist())} if len(p) else {}
-    decisions = [r["decisions"].get(AA, {}) for r in records]
-    out["aa_decisions"] = {
-        "ship": rate([d.get("decision") == "ship" for d in decisions]),
-        "ship or dont_ship": rate([d.get("decision") in ("ship", "dont_ship") for d in decisions]),
-        # the deciding test alone, whatever the guardrails and SRM say
-        "deciding p < alpha": rate([bool(d.get("significant")) for d in decisions]),
-        "counts": pd.Series([d.get("decision") for d in decisions]).value_counts().to_dict(),
-        "tests": pd.Series([d.get("decision_test") for d in decisions]).value_counts().to_dict()}
+    out["aa_decisions"] = _decision_rates([r["decisions"].get(AA, {}) for r in records])
+    out["aa_decisions_at_planned_end"] = {plan: _decision_rates([r["planned_end"][plan] for r in records
+                                                                 if "planned_end" in r])
+                                          for plan in ("with_guardrails", "primary_only")}
     placebo = pd.DataFrame([p for r in records for p in r["placebo"]])
     out["placebo"] = {f"{e} {m} {est}": {"mean_false_positive_rate": round(float(g.false_positive_rate.mean()), 4),
                                          "status_not_ok": rate((g.status != "ok").tolist())}
@@ -112,8 +151,10 @@ def markdown(out: dict) -> str:
               "| --- | --- | --- |"]
     lines += [f"| {key} | {v['mean_false_positive_rate']:.3f} | {cell(v['status_not_ok'])} |"
               for key, v in out["placebo"].items()]
-    d = out["aa_decisions"]
-    lines += ["", f"A/A scorecard over {out['worlds']} worlds: ship {cell(d['ship'])}, ship or dont_ship "
-              f"{cell(d['ship or dont_ship'])}, the deciding test's p < alpha {cell(d['deciding p < alpha'])}; "
-              f"decisions {d['counts']}, tests {d['tests']}"]
+    lines.append("")
+    for label, d in [("as built", out["aa_decisions"])] + [
+            (f"planned end reached, {plan}", d) for plan, d in out["aa_decisions_at_planned_end"].items()]:
+        lines.append(f"A/A scorecard over {out['worlds']} worlds, {label}: ship {cell(d['ship'])}, ship or "
+                     f"dont_ship {cell(d['ship or dont_ship'])}, the deciding test's p < alpha "
+                     f"{cell(d['deciding p < alpha'])}; decisions {d['counts']}, tests {d['tests']}")
     return "\n".join(lines)
