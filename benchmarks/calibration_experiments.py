@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from receval.experiments.marts import _data_end, _experiment_starts, experiment_scorecard
 
@@ -46,7 +47,8 @@ AA = "exp_aa"
 def planned_end_decisions(root: Path) -> dict:
     """exp_aa's scorecard rebuilt from the world's marts with a registry that plans it to end
     at the data's end: ``with_guardrails`` as registered otherwise, ``primary_only`` without
-    its guardrail rows. Each: the decision, its test and whether its p-value is < alpha."""
+    its guardrails (the scorecard reads them from fct_guardrail_checks, so their rows go).
+    Each: the decision, its test and whether its p-value is < alpha."""
     tables = ("fct_experiment_results", "fct_srm_checks", "fct_guardrail_checks", "fct_experiment_exposures",
               "int_labels__data_end")
     with duckdb.connect(str(root / "receval.duckdb"), read_only=True) as con:
@@ -57,10 +59,12 @@ def planned_end_decisions(root: Path) -> dict:
     days_run = (_data_end(data_end).date() - _experiment_starts(exposures)[AA]).days
     aa = registry.experiment_id == AA
     registry.loc[aa & registry.planned_days.notna(), "planned_days"] = days_run
+    registry = pa.Table.from_pandas(registry, preserve_index=False)
+    other_guardrails = guardrails.filter(pc.field("experiment_id") != AA)
     out = {}
-    for plan, reg in {"with_guardrails": registry, "primary_only": registry[~(aa & (registry.entry == "guardrail"))]}.items():
-        card = experiment_scorecard(results, srm, guardrails, pa.Table.from_pandas(reg, preserve_index=False),
-                                    exposures, data_end).to_pandas().set_index("experiment_id").loc[AA]
+    for plan, checks in {"with_guardrails": guardrails, "primary_only": other_guardrails}.items():
+        card = experiment_scorecard(results, srm, checks, registry, exposures, data_end
+                                    ).to_pandas().set_index("experiment_id").loc[AA]
         out[plan] = {"decision": card.decision, "decision_test": card.decision_test,
                      "significant": bool(card.p_value < card.alpha) if pd.notna(card.p_value) else None}
     return out
