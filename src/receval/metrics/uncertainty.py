@@ -88,13 +88,13 @@ def skew_corrected_interval(value: float, std_error: float, skewness: float,
     """
     if not (math.isfinite(value) and math.isfinite(std_error)):
         return math.nan, math.nan
+    if not math.isfinite(skewness) or abs(skewness) < 1e-12:
+        return normal_interval(value, std_error, alpha)
     z = z_value(alpha)
-    a = skewness / 3.0 if math.isfinite(skewness) else 0.0
+    a = skewness / 3.0
     b = a / 2.0
-    if abs(a) < 1e-12:
-        lo_t, hi_t = -z - b, z - b
-    else:  # g(t) = ((1 + a t)^3 - 1) / (3 a) + b, so g^-1(y) = (cbrt(1 + 3 a (y - b)) - 1) / a
-        lo_t, hi_t = ((float(np.cbrt(1.0 + 3.0 * a * (y - b))) - 1.0) / a for y in (-z, z))
+    # g(t) = ((1 + a t)^3 - 1) / (3 a) + b, so g^-1(y) = (cbrt(1 + 3 a (y - b)) - 1) / a
+    lo_t, hi_t = ((math.cbrt(1.0 + 3.0 * a * (y - b)) - 1.0) / a for y in (-z, z))
     return float(value - std_error * hi_t), float(value - std_error * lo_t)
 
 
