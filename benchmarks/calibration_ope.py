@@ -50,9 +50,17 @@ def builtin_truth(est: pd.DataFrame, truth: Path) -> pd.DataFrame:
     return (sums.weighted / sums.n_requests).rename("true_value").reset_index()
 
 
+#: what each cell's record keeps beside its coverage, to find why an interval misses
+DETAIL = ("std_error", "skewness", "ci_low", "ci_high", "n_requests", "unsupported_mass", "effective_sample_size")
+
+
+def _number(x) -> float | None:
+    return None if pd.isna(x) else float(x)
+
+
 def record(seed: int, root: Path, truth: Path) -> dict:
-    """Each overall cell's estimate and whether its analytic and bootstrap intervals cover
-    the policy's true value."""
+    """Each overall cell's estimate, its :data:`DETAIL` and whether its analytic and
+    bootstrap intervals cover the policy's true value."""
     est = pd.read_parquet(root / "marts" / "fct_policy_value_estimates.parquet")
     with duckdb.connect(str(root / "receval.duckdb"), read_only=True) as con:
         candidates = candidate_truth(con, truth, CF_VARS)
@@ -62,6 +70,7 @@ def record(seed: int, root: Path, truth: Path) -> dict:
     rows = overall.merge(values, on=["policy_id", "reward"], how="inner", validate="many_to_one")
     cells = [{"policy_id": r.policy_id, "estimator": r.estimator, "reward": r.reward,
               "estimate": float(r.estimate), "true_value": float(r.true_value),
+              **{k: _number(getattr(r, k)) for k in DETAIL},
               "covers": bool(r.ci_low <= r.true_value <= r.ci_high),
               "covers_bootstrap": None if pd.isna(r.bootstrap_ci_low)
               else bool(r.bootstrap_ci_low <= r.true_value <= r.bootstrap_ci_high)}
