@@ -9,7 +9,7 @@ DBT    := $(BIN)/dbt --no-use-colors
 DBT_ARGS := --profiles-dir . --vars '{raw_path: $(DATA)/raw}'
 SIMULATE := $(BIN)/receval simulate --preset $(PRESET) --seed $(SEED) --out $(DATA)
 
-.PHONY: install demo simulate build test test-slow bench clean
+.PHONY: install demo simulate build test test-slow test-spark bench clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,14 @@ test: install
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+# The tests that build on Spark: the `spark` extra (dbt-spark, pyspark; Java 17) on top.
+test-spark: $(VENV)/.installed-spark
+	$(BIN)/pytest -q -m spark
+
+$(VENV)/.installed-spark: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	touch $@
 
 bench: install
 	$(BIN)/python benchmarks/dbt_build.py

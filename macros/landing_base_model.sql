@@ -111,13 +111,13 @@ typed as (
         {#- a column no file carries (an optional one: base_landing__files) is null -#}
         {%- for column in columns %}
         {%- if column.name in in_files %}
-        {{ try_cast(column.name, column.data_type) }} as {{ column.name }},
+        {{ try_cast(column.name, engine_type(column.data_type)) }} as {{ column.name }},
         {%- else %}
-        {{ dbt.cast('null', column.data_type) }} as {{ column.name }},
+        {{ dbt.cast('null', engine_type(column.data_type)) }} as {{ column.name }},
         {%- endif %}
         {%- endfor %}
         {%- for column in columns %}
-        {{ column.name if column.name in in_files else dbt.cast('null', column.data_type) }} as raw__{{ column.name }},
+        {{ column.name if column.name in in_files else dbt.cast('null', engine_type(column.data_type)) }} as raw__{{ column.name }},
         {%- endfor %}
         {{ dbt.dateadd('hour', 'hour', dbt.cast('date', 'timestamp')) }} as landed_at,
         filename as source_file,
@@ -269,17 +269,26 @@ from ranked
   {#- What to read an entity's raw rows from: the `landing` source, or for an absent
       entity (landing_is_absent) an empty relation with the reader's columns, so the build
       goes on with no rows of it. -#}
-  {%- set relation = source('landing', entity) -%}
   {%- if landing_is_absent(entity) -%}
     {%- set columns = [] -%}
     {%- for column in landing_contract_columns(entity) -%}
-      {%- do columns.append(dbt.cast('null', column.data_type) ~ ' as ' ~ column.name) -%}
+      {%- do columns.append(dbt.cast('null', engine_type(column.data_type)) ~ ' as ' ~ column.name) -%}
     {%- endfor -%}
     {{ return('(select ' ~ (columns | join(', ')) ~ ', ' ~ dbt.cast('null', 'date') ~ ' as date, '
               ~ dbt.cast('null', 'integer') ~ ' as hour, ' ~ dbt.cast('null', dbt.type_string()) ~ ' as filename, '
               ~ dbt.cast('null', dbt.type_bigint()) ~ ' as file_row_number where 1 = 0)') }}
   {%- endif -%}
-  {{ return(relation) }}
+  {{ return(landing_reader(entity)) }}
+{%- endmacro %}
+
+
+{% macro landing_reader(entity) -%}
+  {{ return(adapter.dispatch('landing_reader', 'receval')(entity)) }}
+{%- endmacro %}
+
+{% macro default__landing_reader(entity) -%}
+  {#- the `landing` source: dbt-duckdb reads its external_location -#}
+  {{ return(source('landing', entity)) }}
 {%- endmacro %}
 
 
@@ -309,6 +318,13 @@ from ranked
 {% macro duckdb__landing_has_files(entity) -%}
   {%- set found = run_query("select count(*) from glob('" ~ var('raw_path') ~ "/" ~ entity
                             ~ "/date=*/hour=*/*.parquet')") -%}
+  {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{% macro spark__landing_has_files(entity) -%}
+  {#- from the listing base_landing__file_columns made (Spark cannot list a folder that may
+      not exist); that model itself lists every entity at once -#}
+  {%- set found = run_query("select count(*) from " ~ ref('base_landing__file_columns') ~ " where entity = '" ~ entity ~ "'") -%}
   {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 

@@ -1,3 +1,21 @@
+{#- base_landing__file_columns: one row per (entity, file, top-level column) of the landing
+    zone. Spark's (macros/landing_spark.sql) lists the whole zone at once. -#}
+{% macro landing_file_columns() -%}
+  {{ return(adapter.dispatch('landing_file_columns', 'receval')()) }}
+{%- endmacro %}
+
+{% macro default__landing_file_columns() -%}
+{#- An absent optional entity has no files to read the schemas of. -#}
+{%- for entity in landing_entities() if not landing_is_absent(entity) %}
+select '{{ entity }}' as entity, file_schema.*
+from ({{ landing_file_schemas(entity) }}) as file_schema
+{%- if not loop.last %}
+union all
+{%- endif %}
+{%- endfor %}
+{%- endmacro %}
+
+
 {#- One row per (file, top-level column) of an entity's landing files: source_file,
     landed_date and landed_hour (from the hive path), column_name, data_type (engine type
     names, as in seeds/landing_contract.csv). Reads only the Parquet footers; same path

@@ -51,6 +51,7 @@ class Warehouse:
     raw_path: Path
     extra_vars: dict | None = None
     project_dir: Path = PROJECT_DIR  # another folder: a modified copy of the project
+    target: str | None = None  # a profiles.yml target other than the default (DuckDB): "spark"
 
     @property
     def database(self) -> Path:
@@ -87,12 +88,14 @@ class Warehouse:
             RECEVAL_TEMP_DIR="tmp",
             RECEVAL_MEMORY_LIMIT="4GB",
             DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+            # Spark's warehouse, metastore and scratch (the spark target)
+            RECEVAL_SPARK_DIR=str(self.root / "spark"),
         )
         cmd = [
             str(BIN_DIR / "dbt"), "--no-use-colors", *args,
             "--profiles-dir", str(self.project_dir), "--project-dir", str(self.project_dir),
             "--target-path", str(self.root / "target"), "--log-path", str(self.root / "logs"),
-            "--vars", dbt_vars,
+            "--vars", dbt_vars, *(["--target", self.target] if self.target else []),
         ]
         result = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True)
         if key not in _PARSED and parsed.exists():

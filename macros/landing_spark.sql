@@ -1,0 +1,126 @@
+{#- The landing zone on Spark. Spark SQL cannot read one Parquet footer on its own, and a
+    read of an entity's folder merges every file's schema (failing on a file whose
+    `position` is a string), so:
+    - spark__landing_file_columns lists every landing file once (their `_metadata`) and
+      reads the schemas of a batch of files at a time, as the column types of
+      `describe query` over one struct per file (analysed, never run);
+    - spark__landing_reader reads each group of files that share a schema with its own
+      scan, typed to the contract, and unions the groups, so a file with a broken schema
+      is still read and rejected row by row (base_landing__files flags it). -#}
+
+{% macro spark__landing_file_columns() -%}
+  {%- if not execute %}{{ return('') }}{% endif -%}
+  {%- set listing = run_query(
+      "select distinct _metadata.file_path from parquet.`" ~ var('raw_path') ~ "/*/date=*/hour=*/*.parquet`") -%}
+  {%- set files = listing.columns[0].values() | sort -%}
+  {%- set rows = [] -%}
+  {%- for batch in files | batch(var('spark_schema_batch_files')) -%}
+    {%- set scans = [] -%}
+    {%- for file in batch -%}
+      {%- do scans.append('(select struct(*) as f' ~ loop.index0 ~ ' from parquet.`' ~ file ~ '`)') -%}
+    {%- endfor -%}
+    {%- set described = run_query('describe query select * from ' ~ scans | join(' cross join ')) -%}
+    {%- for row in described.rows -%}
+      {%- set file = batch[row[0][1:] | int] -%}
+      {%- set entity = file.split('/')[-4] -%}
+      {%- set path = spark_landing_file_name(file, entity) -%}
+      {%- for name, data_type in spark_struct_fields(row[1]) -%}
+        {%- do rows.append("('" ~ entity ~ "', '" ~ path ~ "', '" ~ name ~ "', '" ~ spark_contract_type(data_type) ~ "')") -%}
+      {%- endfor -%}
+    {%- endfor -%}
+  {%- endfor -%}
+select
+    entity,
+    source_file,
+    cast(regexp_extract(source_file, '/date=([0-9-]+)/', 1) as date) as landed_date,
+    cast(regexp_extract(source_file, '/hour=([0-9]+)/', 1) as int) as landed_hour,
+    column_name,
+    data_type
+from values
+    {{ rows | join(',\n    ') if rows else "(null, null, null, null)" }}
+    as file_columns (entity, source_file, column_name, data_type)
+{%- if not rows %}
+where false
+{%- endif %}
+{%- endmacro %}
+
+
+{% macro spark_landing_file_name(file, entity) -%}
+  {#- A file as DuckDB's reader names it, the raw_path var then the path under it (Spark
+      qualifies it: file:/<working directory>/<raw_path>/...). -#}
+  {{ return(var('raw_path') ~ file[file.rfind('/' ~ entity ~ '/date=') :]) }}
+{%- endmacro %}
+
+
+{% macro spark_struct_fields(type_string) -%}
+  {#- [(name, type)] of a Spark struct type string, struct<a:bigint,b:decimal(38,0)>: split at
+      the commas outside <> and () -#}
+  {%- set body = type_string[7:-1] -%}
+  {%- set state = {'depth': 0, 'start': 0} -%}
+  {%- set fields = [] -%}
+  {%- for i in range(body | length) -%}
+    {%- set c = body[i] -%}
+    {%- if c in '<(' %}{% do state.update({'depth': state.depth + 1}) %}{% endif -%}
+    {%- if c in '>)' %}{% do state.update({'depth': state.depth - 1}) %}{% endif -%}
+    {%- if (c == ',' and state.depth == 0) or loop.last -%}
+      {%- set field = body[state.start:(i if c == ',' and state.depth == 0 else i + 1)] -%}
+      {%- set name, data_type = field.split(':', 1) -%}
+      {%- do fields.append((name | replace('`', ''), data_type)) -%}
+      {%- do state.update({'start': i + 1}) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(fields) }}
+{%- endmacro %}
+
+
+{% macro spark_contract_type(data_type) -%}
+  {#- A Spark type in the names of the contract (seeds/landing_contract.csv), which are
+      DuckDB's: a Parquet timestamp adjusted to UTC is Spark's timestamp, DuckDB's
+      TIMESTAMP WITH TIME ZONE; a naive one timestamp_ntz and TIMESTAMP. -#}
+  {%- set names = {'bigint': 'BIGINT', 'int': 'INTEGER', 'smallint': 'SMALLINT', 'tinyint': 'TINYINT',
+                   'double': 'DOUBLE', 'float': 'FLOAT', 'string': 'VARCHAR', 'boolean': 'BOOLEAN',
+                   'date': 'DATE', 'timestamp_ntz': 'TIMESTAMP', 'timestamp': 'TIMESTAMP WITH TIME ZONE',
+                   'binary': 'BLOB'} -%}
+  {{ return(names.get(data_type, data_type | upper)) }}
+{%- endmacro %}
+
+
+{% macro spark__landing_reader(entity) -%}
+  {#- One scan per group of the entity's files that share a schema (usually one group: the
+      entity's whole folder), each typed to the contract and unioned. The columns the
+      landing_base_model reads: the contract's, then date, hour, filename and
+      file_row_number as DuckDB's reader gives them. -#}
+  {%- set source_relation = source('landing', entity) -%}
+  {%- set file_columns = ref('base_landing__file_columns') -%}
+  {%- if not execute %}{{ return(source_relation) }}{% endif -%}
+  {%- set columns = landing_contract_columns(entity) -%}
+  {%- set found = run_query(
+      "select source_file, concat_ws(',', sort_array(collect_list(column_name || ':' || data_type))) as signature"
+      ~ " from " ~ file_columns ~ " where entity = '" ~ entity ~ "'"
+      ~ " group by source_file order by source_file") -%}
+  {%- set groups = {} -%}
+  {%- for file, signature in found.rows -%}
+    {%- do groups.setdefault(signature, []).append(file) -%}
+  {%- endfor -%}
+  {%- set folder = var('raw_path') ~ '/' ~ entity ~ '/' -%}
+  {%- set scans = [] -%}
+  {%- for signature, files in groups.items() -%}
+    {%- set present = [] -%}
+    {%- for field in signature.split(',') %}{% do present.append(field.split(':')[0]) %}{% endfor -%}
+    {%- set pattern = folder ~ 'date=*/hour=*/*.parquet' if groups | length == 1 else
+        folder ~ '{' ~ files | map('replace', folder, '') | join(',') ~ '}' -%}
+    {%- set projection = [] -%}
+    {%- for column in columns -%}
+      {%- do projection.append((try_cast('`' ~ column.name ~ '`', engine_type(column.data_type))
+                                 if column.name in present else dbt.cast('null', engine_type(column.data_type)))
+                               ~ ' as ' ~ column.name) -%}
+    {%- endfor -%}
+    {%- do scans.append('select ' ~ projection | join(', ')
+        ~ ", cast(regexp_extract(_metadata.file_path, '/date=([0-9-]+)/', 1) as date) as date"
+        ~ ", cast(regexp_extract(_metadata.file_path, '/hour=([0-9]+)/', 1) as int) as hour"
+        ~ ", regexp_replace(_metadata.file_path, '^.*/" ~ entity ~ "/date=', '" ~ var('raw_path') ~ "/" ~ entity ~ "/date=') as filename"
+        ~ ", _metadata.row_index as file_row_number"
+        ~ ' from parquet.`' ~ pattern ~ '`') -%}
+  {%- endfor -%}
+  {{ return('(' ~ scans | join(' union all ') ~ ')') }}
+{%- endmacro %}
