@@ -130,10 +130,9 @@
 {%- endmacro %}
 
 
-{#- The batch's bounds live in two session variables (DuckDB's; Spark's since 4.0), set by
-    the materialization before each batch's query and reset after the last (null: no
-    bound). Engine-specific, so dispatched like macros/cross_db/; only DuckDB has the
-    materialization yet. -#}
+{#- The batch's bounds live in two DuckDB session variables, set by the materialization
+    before each batch's query and reset after the last (null: no bound). Engine-specific,
+    so dispatched like macros/cross_db/; only DuckDB has the materialization yet. -#}
 {% macro set_day_batch(first_day, last_day) -%}
   {{ return(adapter.dispatch('set_day_batch', 'receval')(first_day, last_day)) }}
 {%- endmacro %}
@@ -156,14 +155,12 @@
   {{ return(adapter.dispatch('day_batch', 'receval')(column, days_before)) }}
 {%- endmacro %}
 
+{#- Raised when the model runs, not when the project is parsed: another engine can still
+    build every other model. -#}
 {% macro default__day_batch(column, days_before) -%}
-  {{ exceptions.raise_compiler_error('incremental_by_day day batches are implemented for DuckDB only') }}
-{%- endmacro %}
-
-{#- Spark has no getvariable(): its variables must be declared before the model's SQL runs. -#}
-{% macro spark__day_batch(column, days_before) -%}
-  {{ column }} between coalesce(date_sub(session.receval_batch_first_day, {{ days_before }}), date '0001-01-01')
-      and coalesce(session.receval_batch_last_day, date '9999-12-31')
+  {%- if execute -%}
+    {{ exceptions.raise_compiler_error('incremental_by_day day batches are implemented for DuckDB only') }}
+  {%- endif -%}
 {%- endmacro %}
 
 {% macro duckdb__day_batch(column, days_before) -%}
