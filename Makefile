@@ -43,11 +43,12 @@ test: install
 	$(BIN)/pytest -q
 
 test-slow: install
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -m 'slow and not spark'
 
-# The tests that build on Spark: the `spark` extra (dbt-spark, pyspark; Java 17) on top.
+# The tests that build on Spark: the `spark` extra (dbt-spark, pyspark; Java 17) on top. The
+# slow Spark case (a reduced landing zone): pytest -m 'spark and slow'.
 test-spark: $(VENV)/.installed-spark
-	$(BIN)/pytest -q -m spark
+	$(BIN)/pytest -q -m 'spark and not slow'
 
 $(VENV)/.installed-spark: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,spark]'

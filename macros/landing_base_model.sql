@@ -1,7 +1,7 @@
 {#- The shared mechanics of the landing zone, generated per entity from the contract:
     - landing_base_model: type and validate every raw row (one reject reason per row, the
-      first match in var('landing_reject_reasons') order). A view: a scan of Parquet is
-      cheap, materialising every raw row is not.
+      first match in var('landing_reject_reasons') order). A view on DuckDB: a scan of
+      Parquet is cheap, materialising every raw row is not (a table on Spark: dbt_project.yml).
     - landing_duplicates_model: every valid copy of an event_id delivered more than once,
       ranked by delivery (earliest wins). A table, and a small one: only the redelivered
       events are sorted, not the whole log.

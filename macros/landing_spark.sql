@@ -92,7 +92,9 @@ where false
       file_row_number as DuckDB's reader gives them. -#}
   {%- set source_relation = source('landing', entity) -%}
   {%- set file_columns = ref('base_landing__file_columns') -%}
-  {%- if not execute %}{{ return(source_relation) }}{% endif -%}
+  {#- a unit test gives the source's rows and the listing as fixtures (dbt's __dbt__cte__
+      inputs): the source's rows are the typed rows -#}
+  {%- if not execute or (file_columns | string).startswith('__dbt__cte__') %}{{ return(source_relation) }}{% endif -%}
   {%- set columns = landing_contract_columns(entity) -%}
   {%- set found = run_query(
       "select source_file, concat_ws(',', sort_array(collect_list(column_name || ':' || data_type))) as signature"

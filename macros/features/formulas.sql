@@ -27,6 +27,6 @@
     case
         when {{ start }} is null or {{ point_ts }} is null then null
         when {{ start }} >= {{ point_ts }} then 0.0
-        else {{ dbt.datediff(start, point_ts, 'microsecond') }} / 86400000000.0
+        else cast({{ dbt.datediff(start, point_ts, 'microsecond') }} as double) / 86400000000
     end
 {%- endmacro %}

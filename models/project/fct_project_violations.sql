@@ -49,8 +49,8 @@ select '{{ model_name }}' as model_name, '{{ rule }}' as rule, '{{ detail }}' as
 {% if not loop.last %}union all{% endif %}
 {%- else %}
 select
-    cast(null as varchar) as model_name,
-    cast(null as varchar) as rule,
-    cast(null as varchar) as detail
+    cast(null as string) as model_name,
+    cast(null as string) as rule,
+    cast(null as string) as detail
 where false
 {%- endfor %}

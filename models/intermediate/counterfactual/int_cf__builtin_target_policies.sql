@@ -48,7 +48,7 @@ select
     uniform_slots.request_id,
     uniform_slots.item_id,
     uniform_slots.position,
-    1.0 / c.candidate_set_size as target_probability
+    1 / c.candidate_set_size as target_probability
 from uniform_slots
 cross join c
 
@@ -70,6 +70,6 @@ select
     request_id,
     item_id,
     position,
-    case when position = score_rank then 1.0 else 0.0 end as target_probability
+    cast(position = score_rank as double) as target_probability
 from slots
 where model_id = '{{ var("cf_popularity_model_id") }}'

@@ -13,7 +13,7 @@ from {{ ref('int_cf__candidate_target_policies') }}
 {% for model_name in var('cf_target_policy_models') %}
 union all
 select
-    cast(policy_id as varchar) as policy_id,
+    cast(policy_id as string) as policy_id,
     cast(request_id as bigint) as request_id,
     cast(item_id as bigint) as item_id,
     cast(position as integer) as position,

@@ -36,7 +36,7 @@ position_model as (
         ranked.model_id,
         ranked.score_rank,
         ranked.position,
-        count(*) * 1.0 / sum(count(*)) over (partition by ranked.model_id, ranked.score_rank) as p_hat,
+        cast(count(*) as double) / sum(count(*)) over (partition by ranked.model_id, ranked.score_rank) as p_hat,
         sum(count(*)) over (partition by ranked.model_id, ranked.score_rank) as n_fit
     from ranked
     inner join models_missing on ranked.model_id = models_missing.model_id

@@ -20,7 +20,7 @@ ranked_purchases as (
     select
         impression_event_id,
         purchased_at,
-        {{ dbt.datediff('clicked_at', 'purchased_at', 'second') }} / 3600.0 as delay_hours,
+        cast({{ dbt.datediff('clicked_at', 'purchased_at', 'second') }} as double) / 3600 as delay_hours,
         row_number() over (
             partition by impression_event_id order by purchased_at, conversion_event_id
         ) as purchase_rank
@@ -61,7 +61,7 @@ select
     first_purchases.purchased_at,
     first_purchases.delay_hours,
     greatest(
-        {{ dbt.datediff('labels.clicked_at', 'data_end.as_of', 'second') }} / 3600.0,
+        cast({{ dbt.datediff('labels.clicked_at', 'data_end.as_of', 'second') }} as double) / 3600,
         coalesce(first_purchases.delay_hours, 0)
     ) as elapsed_hours,
     labels.is_label_mature

@@ -45,7 +45,7 @@ select
     cut.cut_at,
     coalesce(clicks.purchased_at <= cut.cut_at, false) as is_converted,
     case when clicks.purchased_at <= cut.cut_at then clicks.delay_hours end as delay_hours,
-    {{ dbt.datediff('clicks.clicked_at', 'cut.cut_at', 'second') }} / 3600.0 as elapsed_hours,
+    cast({{ dbt.datediff('clicks.clicked_at', 'cut.cut_at', 'second') }} as double) / 3600 as elapsed_hours,
     clicks.is_converted as is_converted_now,
     clicks.is_label_mature as is_label_final
 from clicks

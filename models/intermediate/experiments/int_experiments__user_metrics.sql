@@ -177,7 +177,7 @@ select
     users.first_exposure_at,
     users.first_exposure_date,
     users.window_end_at,
-    {{ dbt.datediff('users.first_exposure_at', 'users.window_end_at', 'second') }} / 86400.0 as window_days_observed,
+    cast({{ dbt.datediff('users.first_exposure_at', 'users.window_end_at', 'second') }} as double) / 86400 as window_days_observed,
     cast(coalesce(impression_metrics.impressions, 0) as bigint) as impressions,
     cast(coalesce(impression_metrics.clicks, 0) as bigint) as clicks,
     cast(coalesce(impression_metrics.purchases, 0) as bigint) as purchases,

@@ -11,7 +11,7 @@ labels as (
         labelled.event_id, labelled.request_id, labelled.user_id, labelled.item_id,
         labelled.impression_ts, labelled.impression_date, labelled.model_id, labelled.is_clicked,
         labelled.is_converted, labelled.is_label_mature, labelled.hours_click_to_purchase,
-        {{ dbt.datediff('labelled.impression_ts', 'data_end.as_of', 'second') }} / 3600.0 as label_elapsed_hours
+        cast({{ dbt.datediff('labelled.impression_ts', 'data_end.as_of', 'second') }} as double) / 3600 as label_elapsed_hours
     from {{ ref('int_labels__impressions') }} as labelled
     cross join {{ ref('int_labels__data_end') }} as data_end
 ),

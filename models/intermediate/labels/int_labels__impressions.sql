@@ -3,11 +3,14 @@
     full refresh. Those are: impressions that landed since (new or late), labels not yet
     mature (the look-back: every impression younger than the click plus attribution
     window), every impression with a counted click in a (user, item) pair that a newly
-    landed click touches, and every impression a newly landed purchase is credited to. -#}
+    landed click touches, and every impression a newly landed purchase is credited to.
+    Spark's Parquet tables cannot delete rows: there the table is partitioned by day and
+    every day holding such an impression is rewritten whole (rewritten_rows). -#}
 {{ config(
     materialized='incremental',
     unique_key='event_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+    partition_by=['impression_date'] if target.type == 'spark' else none,
     on_schema_change='fail',
 ) }}
 
@@ -60,6 +63,11 @@ to_refresh as (
     select impression_event_id from attributed
     where landed_at >= (select landed_at from watermark)
 ),
+
+rewrite as (
+    select event_id as rewrite_key, cast(ts as date) as rewrite_day from impressions
+    where event_id in (select event_id from to_refresh)
+),
 {% endif %}
 
 labelled as (
@@ -84,7 +92,7 @@ labelled as (
         coalesce(outcomes.n_purchases, 0) as n_purchases,
         coalesce(outcomes.revenue, 0) as revenue,
         outcomes.first_purchased_at,
-        {{ dbt.datediff('outcomes.clicked_at', 'outcomes.first_purchased_at', 'second') }} / 3600.0
+        cast({{ dbt.datediff('outcomes.clicked_at', 'outcomes.first_purchased_at', 'second') }} as double) / 3600
             as hours_click_to_purchase,
         {{ dbt.dateadd('minute', var('click_window_minutes'), 'impressions.ts') }} <= data_end.as_of
             as is_click_label_mature,
@@ -95,7 +103,7 @@ labelled as (
     cross join data_end
     left join outcomes on impressions.event_id = outcomes.impression_event_id
     {% if is_incremental() %}
-    where impressions.event_id in (select event_id from to_refresh)
+    where {{ rewritten_rows('impressions.event_id', 'cast(impressions.ts as date)', 'rewrite') }}
     {% endif %}
 )
 

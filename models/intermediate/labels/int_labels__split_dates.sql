@@ -11,7 +11,7 @@ with dates as (
 days_back as (
     select
         impression_date,
-        {{ dbt.datediff('impression_date', '(select max(impression_date) from dates)', 'day') }} as days_before_end
+        cast({{ dbt.datediff('impression_date', '(select max(impression_date) from dates)', 'day') }} as bigint) as days_before_end
     from dates
 )
 

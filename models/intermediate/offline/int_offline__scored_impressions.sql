@@ -50,17 +50,17 @@ data_end as (
 ),
 
 task_names as (
-    select cast('click' as varchar) as task
+    select cast('click' as string) as task
     union all
-    select cast('conversion' as varchar) as task
+    select cast('conversion' as string) as task
 ),
 
 -- The production policy's own lists, with the score it served (a ranking score).
 served_scores as (
     select
         labels.model_id,
-        cast('logged' as varchar) as version,
-        cast('served' as varchar) as score_source,
+        cast('logged' as string) as version,
+        cast('served' as string) as score_source,
         task_names.task,
         labels.event_id,
         labels.score
@@ -91,8 +91,8 @@ shadow_ranked as (
 shadow_scores as (
     select
         shadow_ranked.model_id,
-        cast('logged' as varchar) as version,
-        cast('shadow' as varchar) as score_source,
+        cast('logged' as string) as version,
+        cast('shadow' as string) as score_source,
         task_names.task,
         shadow_ranked.event_id,
         shadow_ranked.score
@@ -106,7 +106,7 @@ candidate_scores as (
     select
         model_id,
         version,
-        cast('candidate' as varchar) as score_source,
+        cast('candidate' as string) as score_source,
         task,
         event_id,
         calibrated_score as score
@@ -134,7 +134,7 @@ impressions as (
         labels.is_clicked,
         labels.is_converted,
         labels.is_label_mature,
-        greatest({{ dbt.datediff('labels.impression_ts', 'data_end.as_of', 'second') }} / 3600.0, 0)
+        greatest(cast({{ dbt.datediff('labels.impression_ts', 'data_end.as_of', 'second') }} as double) / 3600, 0)
             as elapsed_hours,
         coalesce(requests.device, 'unknown') as device,
         {{ age_segment('labels.impression_ts', 'users.signup_at', var('offline_new_user_days'),
@@ -153,14 +153,14 @@ impressions as (
 
 tasks as (
     select
-        cast('click' as varchar) as task,
+        cast('click' as string) as task,
         impressions.*,
         case when is_clicked then 1 else 0 end as label,
         case when is_clicked then 1 else 0 end as relevance
     from impressions
     union all
     select
-        cast('conversion' as varchar) as task,
+        cast('conversion' as string) as task,
         impressions.*,
         case when is_converted then 1 else 0 end as label,
         case when is_converted then 2 when is_clicked then 1 else 0 end as relevance

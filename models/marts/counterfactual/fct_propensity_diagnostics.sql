@@ -16,17 +16,17 @@ select
     slots.propensity_source,
     count(*) as n_impressions,
     count(distinct slots.request_id) as n_requests,
-    count(*) * 1.0 / max(per_model.n_model_impressions) as share_of_model_impressions,
+    cast(count(*) as double) / max(per_model.n_model_impressions) as share_of_model_impressions,
     sqrt(
-        (count(*) * 1.0 / max(per_model.n_model_impressions))
-        * (1 - count(*) * 1.0 / max(per_model.n_model_impressions))
+        (cast(count(*) as double) / max(per_model.n_model_impressions))
+        * (1 - cast(count(*) as double) / max(per_model.n_model_impressions))
         / max(per_model.n_model_impressions)
     ) as share_of_model_impressions_se,
     count(slots.propensity) as n_with_propensity,
     min(slots.propensity) as min_propensity,
-    quantile_cont(slots.propensity, 0.01) as p01_propensity,
-    quantile_cont(slots.propensity, 0.5) as median_propensity,
-    quantile_cont(slots.propensity, 0.99) as p99_propensity,
+    percentile_cont(0.01) within group (order by slots.propensity) as p01_propensity,
+    percentile_cont(0.5) within group (order by slots.propensity) as median_propensity,
+    percentile_cont(0.99) within group (order by slots.propensity) as p99_propensity,
     max(slots.propensity) as max_propensity,
     avg(1.0 / slots.propensity) as mean_inverse_propensity,
     stddev_samp(1.0 / slots.propensity) / sqrt(count(slots.propensity)) as mean_inverse_propensity_se,

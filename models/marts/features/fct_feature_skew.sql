@@ -56,8 +56,8 @@ select
     avg(case when offline_value is not null then served_value end) as mean_served,
     avg(case when served_value is not null then offline_value end) as mean_offline,
     avg(abs(served_value - offline_value)) as mean_abs_difference,
-    avg(case when abs(served_value - offline_value) > {{ tolerance }} * greatest(1.0, abs(offline_value))
-        then 1.0 when served_value is not null and offline_value is not null then 0.0 end) as mismatch_rate,
+    avg(case when abs(served_value - offline_value) > {{ tolerance }} * greatest(1, abs(offline_value))
+        then 1 when served_value is not null and offline_value is not null then 0 end) as mismatch_rate,
     exp(avg(case when served_value > 0 and offline_value > 0 then ln(served_value / offline_value) end))
         as geometric_mean_ratio
 from pairs

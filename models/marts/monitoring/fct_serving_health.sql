@@ -11,10 +11,10 @@ daily as (
         model_id,
         request_date,
         count(*) as n_requests,
-        avg(case when status = 'fallback' then 1.0 else 0.0 end) as fallback_rate,
-        avg(case when status = 'error' then 1.0 else 0.0 end) as error_rate,
-        quantile_cont(latency_ms, 0.5) as latency_p50_ms,
-        quantile_cont(latency_ms, 0.99) as latency_p99_ms
+        avg(case when status = 'fallback' then 1 else 0 end) as fallback_rate,
+        avg(case when status = 'error' then 1 else 0 end) as error_rate,
+        percentile_cont(0.5) within group (order by latency_ms) as latency_p50_ms,
+        percentile_cont(0.99) within group (order by latency_ms) as latency_p99_ms
     from requests
     group by 1, 2
 )

@@ -17,7 +17,7 @@ feature_drift as (
         impression_date as alert_date,
         'feature_drift' as alert_type,
         status as level,
-        cast(null as varchar) as model_id,
+        cast(null as string) as model_id,
         source || ':' || feature as subject,
         segment_type,
         segment,
@@ -25,7 +25,7 @@ feature_drift as (
         psi as value,
         case when status = 'alert' then psi_alert else psi_warn end as threshold,
         'fct_feature_drift' as source_model,
-        'impression_date=' || cast(impression_date as varchar) || '/source=' || source
+        'impression_date=' || cast(impression_date as string) || '/source=' || source
             || '/segment_type=' || segment_type || '/segment=' || segment || '/feature=' || feature as source_key
     from {{ ref('fct_feature_drift') }}
     where period = 'analysis' and status in ('warn', 'alert')
@@ -44,7 +44,7 @@ prediction_drift as (
         psi as value,
         case when status = 'alert' then psi_alert else psi_warn end as threshold,
         'fct_prediction_drift' as source_model,
-        'impression_date=' || cast(impression_date as varchar) || '/model_id=' || model_id
+        'impression_date=' || cast(impression_date as string) || '/model_id=' || model_id
             || '/segment_type=' || segment_type || '/segment=' || segment as source_key
     from {{ ref('fct_prediction_drift') }}
     where period = 'analysis' and status in ('warn', 'alert')
@@ -53,7 +53,7 @@ prediction_drift as (
 online as (
     select
         *,
-        'impression_date=' || cast(impression_date as varchar) || '/model_id=' || model_id || '/label=' || label
+        'impression_date=' || cast(impression_date as string) || '/model_id=' || model_id || '/label=' || label
             || '/grain=day/segment_type=' || segment_type || '/segment=' || segment as source_key
     from {{ ref('fct_online_auc') }}
     where period = 'analysis' and grain = 'day'
@@ -101,13 +101,13 @@ skew as (
         data_end.as_of_date as alert_date,
         'feature_skew' as alert_type,
         'alert' as level,
-        cast(null as varchar) as model_id,
+        cast(null as string) as model_id,
         'served:' || skew.feature_name as subject,
         'device' as segment_type,
         skew.device as segment,
         'geometric_mean_ratio' as metric,
         skew.geometric_mean_ratio as value,
-        case when skew.geometric_mean_ratio > 1 then {{ max_ratio }} else 1.0 / {{ max_ratio }} end as threshold,
+        cast(case when skew.geometric_mean_ratio > 1 then {{ max_ratio }} else 1 / {{ max_ratio }} end as double) as threshold,
         'fct_feature_skew' as source_model,
         'feature_name=' || skew.feature_name || '/device=' || skew.device as source_key
     from {{ ref('fct_feature_skew') }} as skew
@@ -115,7 +115,7 @@ skew as (
     -- device unknown / unmatched: served rows whose request's device is not known mix the
     -- devices; the devices' own rows say which one is skewed
     where skew.device not in ('unknown', 'unmatched')
-        and (skew.geometric_mean_ratio > {{ max_ratio }} or skew.geometric_mean_ratio < 1.0 / {{ max_ratio }})
+        and (skew.geometric_mean_ratio > {{ max_ratio }} or skew.geometric_mean_ratio < 1 / {{ max_ratio }})
 ),
 
 latency as (
@@ -131,7 +131,7 @@ latency as (
         latency_p99_ms as value,
         latency_p99_sla_ms as threshold,
         'fct_serving_health' as source_model,
-        'model_id=' || model_id || '/request_date=' || cast(request_date as varchar) as source_key
+        'model_id=' || model_id || '/request_date=' || cast(request_date as string) as source_key
     from {{ ref('fct_serving_health') }}
     where latency_status = 'alert'
 ),
@@ -141,7 +141,7 @@ srm as (
         data_end.as_of_date as alert_date,
         'srm' as alert_type,
         'alert' as level,
-        cast(null as varchar) as model_id,
+        cast(null as string) as model_id,
         srm.experiment_id || ':' || srm.variant as subject,
         'all' as segment_type,
         'all' as segment,

@@ -1,5 +1,4 @@
-{#- Every raw impressions row, typed, with its reject reason (a view: see landing_base_model). -#}
-{{ config(materialized='view') }}
+{#- Every raw impressions row, typed, with its reject reason (see landing_base_model). -#}
 -- unknown_user / unknown_item look up the valid dimension rows:
 -- depends_on: {{ ref('base_landing__users') }}
 -- depends_on: {{ ref('base_landing__items') }}

@@ -1,4 +1,3 @@
-{#- Every raw items row, typed, with its reject reason (a view: see landing_base_model). -#}
-{{ config(materialized='view') }}
+{#- Every raw items row, typed, with its reject reason (see landing_base_model). -#}
 
 {{ landing_base_model('items') }}
