@@ -1,17 +1,17 @@
-{#- In an incremental model's run: the rows to build again, given `rewrite`, a relation of
-    the rows whose values can have changed (rewrite_key: the unique key; rewrite_day: the
-    day partition the row lies in). The engine's incremental strategy decides the grain:
+{#- In an incremental model's run: the rows to build again, given `keys` (a query of the unique
+    keys of the rows whose values can have changed) and `days` (a query of the day
+    partitions those rows lie in). The engine's incremental strategy decides the grain:
     delete+insert (DuckDB) replaces rows by key, so those rows alone; insert_overwrite
     (Spark's Parquet tables, which cannot delete) replaces whole day partitions, so every
-    row of a day holding one. -#}
-{% macro rewritten_rows(key, day, rewrite) -%}
-  {{ return(adapter.dispatch('rewritten_rows', 'receval')(key, day, rewrite)) }}
+    row of a day holding one. Each engine reads only its own query. -#}
+{% macro rewritten_rows(key, keys, day, days) -%}
+  {{ return(adapter.dispatch('rewritten_rows', 'receval')(key, keys, day, days)) }}
 {%- endmacro %}
 
-{% macro default__rewritten_rows(key, day, rewrite) -%}
-    {{ key }} in (select rewrite_key from {{ rewrite }})
+{% macro default__rewritten_rows(key, keys, day, days) -%}
+    {{ key }} in ({{ keys }})
 {%- endmacro %}
 
-{% macro spark__rewritten_rows(key, day, rewrite) -%}
-    {{ day }} in (select rewrite_day from {{ rewrite }})
+{% macro spark__rewritten_rows(key, keys, day, days) -%}
+    {{ day }} in ({{ days }})
 {%- endmacro %}

@@ -64,8 +64,10 @@ to_refresh as (
     where landed_at >= (select landed_at from watermark)
 ),
 
-rewrite as (
-    select event_id as rewrite_key, cast(ts as date) as rewrite_day from impressions
+-- the days holding them: Spark rewrites whole day partitions (rewritten_rows); DuckDB never
+-- reads this CTE
+refresh_days as (
+    select distinct cast(ts as date) as impression_date from impressions
     where event_id in (select event_id from to_refresh)
 ),
 {% endif %}
@@ -103,7 +105,8 @@ labelled as (
     cross join data_end
     left join outcomes on impressions.event_id = outcomes.impression_event_id
     {% if is_incremental() %}
-    where {{ rewritten_rows('impressions.event_id', 'cast(impressions.ts as date)', 'rewrite') }}
+    where {{ rewritten_rows('impressions.event_id', 'select event_id from to_refresh',
+                             'cast(impressions.ts as date)', 'select impression_date from refresh_days') }}
     {% endif %}
 )
 
