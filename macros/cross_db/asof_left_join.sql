@@ -32,15 +32,29 @@
     on {% for b in by %}l.{{ b }} = r.{{ b }} and {% endfor %}l.{{ left_ts }} {{ '>' if strict else '>=' }} r.{{ right_ts }}
 {%- endmacro %}
 
-{#- Spark has no ASOF join: a range join ranked per left row (a generated row id). -#}
+{#- Spark has no ASOF join, and a range join ranked per left row grows with the square of a
+    key's rows (the global stream's points x events). Instead the left and the right rows are
+    sorted together per key, each row packed into a struct of its side, and every left row
+    carries the last right row before it (left rows carry none; nulls are skipped): one sort,
+    each relation read once. At equal times the left rows sort first when strict. -#}
 {% macro spark__asof_left_join(left_relation, right_relation, by, left_ts, right_ts, right_columns, strict, right_prefix) -%}
-  select * except (_asof_rank, _asof_row_id) from (
-    select l.*{% for c in right_columns %}, r.{{ c }} as {{ right_prefix }}{{ c }}{% endfor %},
-      row_number() over (
-        partition by l._asof_row_id order by r.{{ right_ts }} desc nulls last
-      ) as _asof_rank
-    from (select *, monotonically_increasing_id() as _asof_row_id from {{ left_relation }}) as l
-    left join {{ right_relation }} as r
-      on {% for b in by %}l.{{ b }} = r.{{ b }} and {% endfor %}l.{{ left_ts }} {{ '>' if strict else '>=' }} r.{{ right_ts }}
-  ) where _asof_rank = 1
+  {%- set left_side, right_side = (0, 1) if strict else (1, 0) -%}
+  select _asof_left.*{% for c in right_columns %}, _asof_right.{{ c }} as {{ right_prefix }}{{ c }}{% endfor %}
+  from (
+    select _asof_side, _asof_left,
+      last(_asof_right, true) over (
+        {% if by %}partition by {{ by | join(', ') }} {% endif %}order by _asof_ts, _asof_side
+        rows between unbounded preceding and current row
+      ) as _asof_right
+    from (
+      select {% for b in by %}{{ b }}, {% endfor %}{{ left_ts }} as _asof_ts, {{ left_side }} as _asof_side,
+        struct(*) as _asof_left, null as _asof_right
+      from {{ left_relation }}
+      union all
+      select {% for b in by %}{{ b }}, {% endfor %}{{ right_ts }}, {{ right_side }}, null, struct({{ right_columns | join(', ') }})
+      from {{ right_relation }}
+      where {{ right_ts }} is not null   -- a null time would sort first: before every left row
+    ) as timeline
+  ) as carried
+  where _asof_side = {{ left_side }}
 {%- endmacro %}
