@@ -4,11 +4,12 @@ Thin: the store's manifests (receval.models.registry), with is_current marking t
 this build trained (int_candidates__training_runs).
 """
 from receval.models.registry import registry_table
-from receval.warehouse import to_arrow
+from receval.preparation import model_versions
+from receval.warehouse import read
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    runs = to_arrow(dbt.ref("int_candidates__training_runs").select("model_id", "version"))
+    runs = read(dbt.ref("int_candidates__training_runs"), session, model_versions)
     current = list(zip(runs["model_id"].to_pylist(), runs["version"].to_pylist()))
     return registry_table(dbt.config.get("store_path"), current)

@@ -5,15 +5,15 @@ Thin: this build's training runs, the scored splits' point-in-time features and 
 embeddings in, one package call (receval.models.training.score_candidates), Arrow out.
 """
 from receval.models.training import score_candidates
-from receval.warehouse import to_arrow
+from receval.preparation import split_rows
+from receval.warehouse import read, to_arrow
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     splits = dbt.config.get("splits")
-    split_list = ", ".join(f"'{split}'" for split in splits)
     return score_candidates(
         to_arrow(dbt.ref("int_candidates__training_runs")),
-        to_arrow(dbt.ref("int_features__impressions").filter(f"split in ({split_list})")),
+        read(dbt.ref("int_features__impressions"), session, lambda features: split_rows(features, splits)),
         to_arrow(dbt.ref("int_features__item_content")),
     )

@@ -6,12 +6,13 @@ registry rows out. Artifacts go to the model store (var model_store_path).
 """
 from receval.models.registry import rows_table
 from receval.models.training import train_candidates
-from receval.warehouse import to_arrow
+from receval.preparation import split_rows
+from receval.warehouse import read, to_arrow
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    features = to_arrow(dbt.ref("int_features__impressions").filter("split in ('train', 'validation')"))
+    features = read(dbt.ref("int_features__impressions"), session, split_rows)  # train + validation
     content = to_arrow(dbt.ref("int_features__item_content"))
     rows = train_candidates(
         features, content, dbt.config.get("candidates"), store=dbt.config.get("store_path"),

@@ -5,14 +5,14 @@ Thin: the clicked impressions in, one package call (receval.delayed.corrections)
 Read by int_experiments__user_metrics for the inverse-arrival corrected purchases and revenue.
 """
 from receval.delayed.corrections import click_arrival_table
-from receval.warehouse import to_arrow
+from receval.preparation import arrival_clicks
+from receval.warehouse import read
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return click_arrival_table(
-        to_arrow(dbt.ref("int_delayed__clicks").select("event_id, click_date, user_id, device, item_category, "
-                                                       "user_tenure, is_converted, delay_hours, elapsed_hours")),
+        read(dbt.ref("int_delayed__clicks"), session, arrival_clicks),
         window_hours=float(dbt.config.get("window_hours")),
         alpha=float(dbt.config.get("alpha")),
     )

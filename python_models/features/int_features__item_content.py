@@ -3,11 +3,12 @@
 Thin: dim_items in, one package call (receval.models.content), Arrow out.
 """
 from receval.models.content import item_content_embeddings
-from receval.warehouse import to_arrow
+from receval.preparation import catalog_items
+from receval.warehouse import read
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    items = dbt.ref("int_core__items").select("item_id", "category", "brand", "title", "price")
-    return item_content_embeddings(to_arrow(items), n_components=int(dbt.config.get("dimensions")),
+    items = read(dbt.ref("int_core__items"), session, catalog_items)
+    return item_content_embeddings(items, n_components=int(dbt.config.get("dimensions")),
                                    seed=int(dbt.config.get("seed")))

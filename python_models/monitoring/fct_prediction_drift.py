@@ -3,15 +3,15 @@ distribution and its drift against the day's reference window, beside the click 
 calibration ratio of fct_online_auc (receval.monitoring.prediction.prediction_drift_table).
 """
 from receval.monitoring.prediction import prediction_drift_table
-from receval.warehouse import to_arrow
+from receval.preparation import served_scores
+from receval.warehouse import read, to_arrow
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     segments = dbt.config.get("segments")
-    served = dbt.ref("int_monitoring__served_impressions")
     return prediction_drift_table(
-        to_arrow(served.select("impression_date", "model_id", "score", *segments)),
+        read(dbt.ref("int_monitoring__served_impressions"), session, lambda served: served_scores(served, segments)),
         to_arrow(dbt.ref("int_monitoring__reference_windows")),
         to_arrow(dbt.ref("fct_online_auc")),
         segments=segments,

@@ -2,9 +2,14 @@
 
 dbt Python models stay thin (``dbt.ref`` -> one package call -> a table back). What
 ``dbt.ref`` returns depends on the engine: a DuckDB relation here, a Spark DataFrame on
-Spark. The package only ever sees Arrow tables and numpy arrays.
+Spark. The package only ever sees Arrow tables and numpy arrays. What a model reads of a
+relation (rows, columns) is an ibis expression (receval.preparation) that ``read`` runs
+inside the engine holding the relation.
 """
 from __future__ import annotations
+
+import uuid
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +29,35 @@ def to_arrow(relation) -> pa.Table:
     if hasattr(relation, "toPandas"):  # older PySpark
         return pa.Table.from_pandas(relation.toPandas(), preserve_index=False)
     raise TypeError(f"cannot turn a {type(relation).__name__} into an Arrow table")
+
+
+def read(relation, session, prepare: Callable) -> pa.Table:
+    """What ``dbt.ref()`` returned, prepared by ``prepare`` inside its own engine, as Arrow.
+
+    ``prepare`` takes the relation as an ibis table and returns an ibis expression
+    (receval.preparation). ibis compiles it to the engine's SQL (DuckDB's, or Spark's for a
+    Spark DataFrame) over the relation under a name, and the engine runs it: ibis builds the
+    query, the engine that holds the data executes it. (ibis 12's DuckDB backend cannot
+    execute on DuckDB 2, which dropped ``fetch_arrow_table``; its compiler needs no
+    connection.)
+    """
+    import ibis
+
+    view = f"receval_input_{uuid.uuid4().hex}"
+    if hasattr(relation, "createOrReplaceTempView"):  # a Spark DataFrame: a temporary view
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        ibis.pyspark  # loading the backend registers its compiler's options (NaN handling)
+        table = ibis.table(ibis.Schema.from_pyarrow(to_arrow_schema(relation.schema)), name=view)
+        relation.createOrReplaceTempView(view)
+        try:
+            return to_arrow(session.sql(str(ibis.to_sql(prepare(table), dialect="pyspark"))))
+        finally:
+            session.catalog.dropTempView(view)
+    # a DuckDB relation queries itself under a name (nothing written to the catalog, which
+    # may be read-only)
+    table = ibis.table(ibis.Schema.from_pyarrow(relation.limit(0).to_arrow_table().schema), name=view)
+    return to_arrow(relation.query(view, str(ibis.to_sql(prepare(table), dialect="duckdb"))))
 
 
 class ColumnReader:

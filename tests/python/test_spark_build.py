@@ -3,7 +3,9 @@
 Python model precedes, on the tiny world, then an incremental run of the labels and the
 features, every table and view compared row for row with the DuckDB build of the same
 world; and the seeds and staging layer on that world's landing zone reduced to
-impressions and clicks.
+impressions and clicks. On the same builds, each Python model's data preparation
+(receval.preparation, ibis) runs through DuckDB and through Spark and must select the same
+rows as the SQL it stands for.
 
 The tiny world's landing zone carries the simulator's faults, among them an impressions
 file whose `position` is a string: on Spark that file is read by a scan of its own
@@ -23,6 +25,8 @@ import pandas as pd
 import pytest
 
 from dbt_runner import TINY_VARS, WITHOUT_TESTS, Warehouse
+from receval import preparation
+from receval.warehouse import read
 
 pytestmark = [pytest.mark.spark, pytest.mark.dbt]
 
@@ -35,6 +39,23 @@ STAGING = ("--select", "path:models/staging", "path:seeds", *WITHOUT_TESTS)
 MODELS = {"whole": 82, "impressions_clicks": 37}
 #: Spark's schemas and the DuckDB schemas that hold the same models
 SCHEMAS = {"receval": "main", "receval_seeds": "main_seeds"}
+#: each Python model's preparation of a SQL model it reads (receval.preparation): the
+#: function, the SQL model, and the same selection written in SQL (the reference)
+PREPARATIONS = {
+    "int_candidates__training_runs": (preparation.split_rows, "int_features__impressions",
+                                      "select * from {} where split in ('train', 'validation')"),
+    "int_candidates__scores": (lambda t: preparation.split_rows(t, ["test"]), "int_features__impressions",
+                               "select * from {} where split = 'test'"),
+    "int_features__item_content": (preparation.catalog_items, "int_core__items",
+                                   "select item_id, category, brand, title, price from {}"),
+    "int_cf__candidate_target_policies": (preparation.shown_items, "int_propensities",
+                                          "select request_id, item_id from {}"),
+    "int_delayed__click_arrival": (preparation.arrival_clicks, "int_delayed__clicks",
+                                   f"select {', '.join(preparation.ARRIVAL_COLUMNS)} from {{}}"),
+    "fct_prediction_drift": (lambda t: preparation.served_scores(t, ["device", "item_category"]),
+                             "int_monitoring__served_impressions",
+                             "select impression_date, model_id, score, device, item_category from {}"),
+}
 #: a timestamp inside a payload as Spark writes it (DuckDB drops a fraction's trailing zeros)
 _PAYLOAD_TS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+$")
 
@@ -149,5 +170,40 @@ def test_every_model_equals_duckdb(builds, monkeypatch):
         rejected = spark.sql("select count(*) from receval.stg_landing__rejected_events"
                              " where reason = 'schema_mismatch'").collect()[0][0]
         assert rejected > 0
+    finally:
+        spark.stop()
+
+
+def test_every_python_models_preparation_is_the_same_on_both_engines(builds, monkeypatch):
+    """receval.preparation's ibis expressions, run by receval.warehouse.read inside each
+    engine (DuckDB's relation, Spark's DataFrame), select the same rows and columns as the
+    SQL they stand for, on the tables each engine built; the two whose inputs are Python
+    models (which dbt-spark's session method does not run) on a hand-made table."""
+    case, duck, spark_build = builds
+    if case != "whole":
+        pytest.skip("the reduced landing zone's case builds staging only")
+    spark = _spark_session(spark_build, monkeypatch)
+    monkeypatch.chdir(duck.root)
+    runs = pd.DataFrame({"model_id": ["a", "b"], "task": ["click", "click"], "version": ["v1", "v2"]})
+    scores = pd.DataFrame({"model_id": ["a", "a", "b"], "task": ["click", "conversion", "click"],
+                           "request_id": [1, 1, 2], "item_id": [10, 10, 20],
+                           "calibrated_score": [0.25, 0.5, 0.75], "score": [0.2, 0.4, 0.8]})
+    try:
+        with duckdb.connect(str(duck.database), read_only=True) as con:
+            con.execute("set TimeZone = 'UTC'")
+            for model, (prepare, source, sql) in PREPARATIONS.items():
+                want = con.sql(sql.format(f"main.{source}")).df()
+                on_duckdb = read(con.table(f"main.{source}"), con, prepare).to_pandas()
+                on_spark = read(spark.table(f"receval.{source}"), spark, prepare).to_pandas()
+                assert list(on_duckdb.columns) == list(on_spark.columns) == list(want.columns), model
+                assert len(want) > 0, model
+                assert _rows(on_duckdb) == _rows(on_spark) == _rows(want), model
+            for prepare, frame, want in (
+                (preparation.model_versions, runs, [("a", "v1"), ("b", "v2")]),
+                (preparation.click_scores, scores, [("a", "1", "10", "0.25"), ("b", "2", "20", "0.75")]),
+            ):
+                on_duckdb = read(con.from_df(frame), con, prepare).to_pandas()
+                on_spark = read(spark.createDataFrame(frame), spark, prepare).to_pandas()
+                assert _rows(on_duckdb) == _rows(on_spark) == want, prepare.__name__
     finally:
         spark.stop()

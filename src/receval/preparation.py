@@ -1,0 +1,57 @@
+"""What each dbt Python model reads of its inputs, as ibis expressions: the rows and
+columns it needs, selected inside the engine that holds them (DuckDB here, Spark on a
+cluster) before the package's numeric core receives Arrow (receval.warehouse.read).
+
+Each function takes its input relation as an ibis table and returns an ibis table; the
+tests run every one on DuckDB and on Spark and compare the results
+(tests/python/test_preparation.py).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import ibis
+
+#: the splits the candidates train on (the rest are scored only)
+TRAINING_SPLITS = ("train", "validation")
+#: what the arrival correction reads of a click (receval.delayed.corrections)
+ARRIVAL_COLUMNS = ("event_id", "click_date", "user_id", "device", "item_category", "user_tenure",
+                   "is_converted", "delay_hours", "elapsed_hours")
+
+
+def split_rows(features: ibis.Table, splits: Iterable[str] = TRAINING_SPLITS) -> ibis.Table:
+    """The impressions of the named splits (int_features__impressions): the candidates'
+    training rows, or the rows they score."""
+    return features.filter(features.split.isin(list(splits)))
+
+
+def catalog_items(items: ibis.Table) -> ibis.Table:
+    """What the content embeddings read of each catalog item (int_core__items)."""
+    return items.select("item_id", "category", "brand", "title", "price")
+
+
+def model_versions(runs: ibis.Table) -> ibis.Table:
+    """The model versions this build trained (int_candidates__training_runs)."""
+    return runs.select("model_id", "version")
+
+
+def click_scores(scores: ibis.Table) -> ibis.Table:
+    """The candidates' calibrated click scores of the logged candidate sets
+    (int_cf__candidate_scores)."""
+    return scores.filter(scores.task == "click").select("model_id", "request_id", "item_id", "calibrated_score")
+
+
+def shown_items(propensities: ibis.Table) -> ibis.Table:
+    """The (request, item) pairs the logging policy showed (int_propensities)."""
+    return propensities.select("request_id", "item_id")
+
+
+def arrival_clicks(clicks: ibis.Table) -> ibis.Table:
+    """What the purchase-arrival correction reads of each clicked impression
+    (int_delayed__clicks)."""
+    return clicks.select(*ARRIVAL_COLUMNS)
+
+
+def served_scores(served: ibis.Table, segments: Iterable[str]) -> ibis.Table:
+    """The served scores by day, model and segment (int_monitoring__served_impressions)."""
+    return served.select("impression_date", "model_id", "score", *segments)
