@@ -46,7 +46,7 @@ test-slow: install
 	$(BIN)/pytest -q -m 'slow and not spark'
 
 # The tests that build on Spark: the `spark` extra (dbt-spark, pyspark; Java 17) on top. The
-# slow Spark case (a reduced landing zone): pytest -m 'spark and slow'.
+# slow Spark cases (a reduced landing zone, the unit tests on Spark): pytest -m 'spark and slow'.
 test-spark: $(VENV)/.installed-spark
 	$(BIN)/pytest -q -m 'spark and not slow'
 

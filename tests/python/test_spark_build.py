@@ -5,13 +5,14 @@ features, every table and view compared row for row with the DuckDB build of the
 world; and the seeds and staging layer on that world's landing zone reduced to
 impressions and clicks. On the same builds, each Python model's data preparation
 (receval.preparation, ibis) runs through DuckDB and through Spark and must select the same
-rows as the SQL it stands for.
+rows as the SQL it stands for; and (slow) every SQL model's unit test passes on Spark.
 
 The tiny world's landing zone carries the simulator's faults, among them an impressions
 file whose `position` is a string: on Spark that file is read by a scan of its own
 (macros/landing_spark.sql) and rejected as schema_mismatch, as on DuckDB.
 
-Needs the `spark` extra and Java 17: `make test-spark` (pytest -m 'spark and not slow')."""
+Needs the `spark` extra and Java 17: `make test-spark` (pytest -m 'spark and not slow'); the
+slow cases: pytest -m 'spark and slow'."""
 from __future__ import annotations
 
 import json
@@ -207,3 +208,16 @@ def test_every_python_models_preparation_is_the_same_on_both_engines(builds, mon
                 assert _rows(on_duckdb) == _rows(on_spark) == want, prepare.__name__
     finally:
         spark.stop()
+
+
+@pytest.mark.slow
+def test_every_unit_test_passes_on_spark(builds):
+    """The yml unit tests of the SQL models, on Spark (slow: the feature models' take a
+    minute or more each to plan; `pytest -m 'spark and slow'`)."""
+    case, _, spark_build = builds
+    if case != "whole":
+        pytest.skip("the reduced landing zone's case builds staging only")
+    spark_build.dbt("test", "--select", "test_type:unit", "--exclude", "path:python_models+")
+    results = json.loads((spark_build.root / "target" / "run_results.json").read_text())["results"]
+    units = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert len(units) >= 24 and set(units.values()) == {"pass"}, units
