@@ -2,9 +2,9 @@
 columns it needs, selected inside the engine that holds them (DuckDB here, Spark on a
 cluster) before the package's numeric core receives Arrow (receval.warehouse.read).
 
-Each function takes its input relation as an ibis table and returns an ibis table; the
-tests run every one on DuckDB and on Spark and compare the results
-(tests/python/test_preparation.py).
+Each function takes its input relation as an ibis table and returns an ibis table;
+`make test-spark` runs every one through DuckDB and through Spark on the tiny world and
+compares both with the SQL it stands for (tests/python/test_spark_build.py).
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ import pytest
 
 from receval.metrics.marts import offline_metrics_table
 from receval.ope.marts import estimate_policy_values
-from receval.warehouse import ColumnReader, require_finite
+from receval import preparation
+from receval.warehouse import ColumnReader, read, require_finite
 
 
 def test_column_reader_reads_named_columns_of_a_duckdb_relation_or_a_table():
@@ -24,6 +25,24 @@ def test_column_reader_reads_named_columns_of_a_duckdb_relation_or_a_table():
         read = reader.read(["k", "j"])
         assert read.column_names == ["k", "j"]
         assert sorted(read.column("j").to_pylist()) == list(range(0, 2000, 2))
+
+
+def test_read_runs_the_preparation_in_duckdb_on_a_read_only_database(tmp_path):
+    """An ibis preparation compiled to DuckDB's SQL and run over the relation itself: the
+    rows of the named splits, nothing written to the (read-only) catalog."""
+    import duckdb
+
+    path = str(tmp_path / "w.duckdb")
+    with duckdb.connect(path) as con:
+        con.execute("create table features as select i as event_id, ['train', 'validation', 'test'][i % 3 + 1]"
+                    " as split, i * 0.5 as x from range(30) r(i)")
+    with duckdb.connect(path, read_only=True) as con:
+        got = read(con.table("features"), con, preparation.split_rows)
+        assert got.column_names == ["event_id", "split", "x"]
+        assert sorted(got["event_id"].to_pylist()) == [i for i in range(30) if i % 3 != 2]
+        scored = read(con.table("features"), con, lambda t: preparation.split_rows(t, ["test"]))
+        assert sorted(scored["event_id"].to_pylist()) == list(range(2, 30, 3))
+        assert con.sql("select count(*) from duckdb_views() where not internal").fetchall() == [(0,)]
 
 
 def test_require_finite_names_column_count_and_first_row():
