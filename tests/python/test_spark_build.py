@@ -175,14 +175,13 @@ def test_every_model_equals_duckdb(builds, monkeypatch):
         spark.stop()
 
 
+@pytest.mark.parametrize("builds", ["whole"], indirect=True)   # the reduced zone has no features
 def test_every_python_models_preparation_is_the_same_on_both_engines(builds, monkeypatch):
     """receval.preparation's ibis expressions, run by receval.warehouse.read inside each
     engine (DuckDB's relation, Spark's DataFrame), select the same rows and columns as the
     SQL they stand for, on the tables each engine built; the two whose inputs are Python
     models (which dbt-spark's session method does not run) on a hand-made table."""
-    case, duck, spark_build = builds
-    if case != "whole":
-        pytest.skip("the reduced landing zone's case builds staging only")
+    _, duck, spark_build = builds
     spark = _spark_session(spark_build, monkeypatch)
     monkeypatch.chdir(duck.root)
     runs = pd.DataFrame({"model_id": ["a", "b"], "task": ["click", "click"], "version": ["v1", "v2"]})
@@ -211,12 +210,11 @@ def test_every_python_models_preparation_is_the_same_on_both_engines(builds, mon
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("builds", ["whole"], indirect=True)
 def test_every_unit_test_passes_on_spark(builds):
     """The yml unit tests of the SQL models, on Spark (slow: the feature models' take a
     minute or more each to plan; `pytest -m 'spark and slow'`)."""
-    case, _, spark_build = builds
-    if case != "whole":
-        pytest.skip("the reduced landing zone's case builds staging only")
+    _, _, spark_build = builds
     spark_build.dbt("test", "--select", "test_type:unit", "--exclude", "path:python_models+")
     results = json.loads((spark_build.root / "target" / "run_results.json").read_text())["results"]
     units = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
