@@ -18,22 +18,30 @@ union all
 
 {#- One row per (file, top-level column) of an entity's landing files: source_file,
     landed_date and landed_hour (from the hive path), column_name, data_type (engine type
-    names, as in seeds/landing_contract.csv). Reads only the Parquet footers; same path
-    pattern as the `landing` source's reader. -#}
+    names, as in seeds/landing_contract.csv), file_size and file_modified_at (to the
+    millisecond: by them Spark's variant knows a file it has read before). Reads only the
+    Parquet footers and the files' sizes and times; same path pattern as the `landing`
+    source's reader. -#}
 {% macro landing_file_schemas(entity) -%}
   {{ return(adapter.dispatch('landing_file_schemas', 'receval')(entity)) }}
 {%- endmacro %}
 
 {% macro duckdb__landing_file_schemas(entity) -%}
+{%- set files = var("raw_path") ~ '/' ~ entity ~ '/date=*/hour=*/*.parquet' %}
 select
-    file_name as source_file,
-    cast(regexp_extract(file_name, '/date=([0-9-]+)/', 1) as date) as landed_date,
-    cast(regexp_extract(file_name, '/hour=([0-9]+)/', 1) as integer) as landed_hour,
-    name as column_name,
-    duckdb_type as data_type
-from parquet_schema('{{ var("raw_path") }}/{{ entity }}/date=*/hour=*/*.parquet')
+    footer.file_name as source_file,
+    cast(regexp_extract(footer.file_name, '/date=([0-9-]+)/', 1) as date) as landed_date,
+    cast(regexp_extract(footer.file_name, '/hour=([0-9]+)/', 1) as integer) as landed_hour,
+    footer.name as column_name,
+    footer.duckdb_type as data_type,
+    landed.size as file_size,
+    cast(date_trunc('millisecond', landed.last_modified) as timestamp) as file_modified_at
+from parquet_schema('{{ files }}') as footer
+-- the file's size and time only: read_blob does not read the content it is not asked for
+inner join read_blob('{{ files }}') as landed
+    on footer.file_name = landed.filename
 -- the root element of each footer is not a column
-where duckdb_type is not null
+where footer.duckdb_type is not null
 {%- endmacro %}
 
 {% macro default__landing_file_schemas(entity) -%}

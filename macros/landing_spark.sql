@@ -1,47 +1,98 @@
 {#- The landing zone on Spark. Spark SQL cannot read one Parquet footer on its own, and a
     read of an entity's folder merges every file's schema (failing on a file whose
     `position` is a string), so:
-    - spark__landing_file_columns lists every landing file once (their `_metadata`) and
+    - spark__landing_file_columns lists every landing file once and
       reads the schemas of a batch of files at a time, as the column types of
-      `describe query` over one struct per file (analysed, never run);
+      `describe query` over one struct per file (analysed, never run). Each file costs
+      Spark a job of its own in the driver (about 0.05 s), so a file the table already
+      holds, with the same path, size and modification time, keeps its remembered columns
+      and only new or rewritten files are read (all of them with --full-refresh);
     - spark__landing_reader reads each group of files that share a schema with its own
       scan, typed to the contract, and unions the groups, so a file with a broken schema
       is still read and rejected row by row (base_landing__files flags it). -#}
 
 {% macro spark__landing_file_columns() -%}
   {%- if not execute %}{{ return('') }}{% endif -%}
+  {#- binaryFile lists the files without reading them (nor their rows, as a Parquet scan of
+      `_metadata` would) -#}
   {%- set listing = run_query(
-      "select distinct _metadata.file_path from parquet.`" ~ var('raw_path') ~ "/*/date=*/hour=*/*.parquet`") -%}
-  {%- set files = listing.columns[0].values() | sort -%}
+      "select path, cast(length as string), " ~ spark_file_time('modificationTime')
+      ~ " from binaryFile.`" ~ var('raw_path') ~ "/*/date=*/hour=*/*.parquet`") -%}
+  {%- set remembered = spark_remembered_file_columns() -%}
   {%- set rows = [] -%}
-  {%- for batch in files | batch(var('spark_schema_batch_files')) -%}
+  {%- set unread = [] -%}
+  {%- for file, size, modified in listing.rows | sort(attribute='0') -%}
+    {%- set entity = file.split('/')[-4] -%}
+    {%- set path = spark_landing_file_name(file, entity) -%}
+    {%- set columns = remembered.get(path ~ '|' ~ size ~ '|' ~ modified) -%}
+    {%- if columns is none -%}
+      {%- do unread.append((file, entity, path, size, modified)) -%}
+    {%- endif -%}
+    {%- for column in columns or [] -%}
+      {%- do rows.append(spark_file_column_row(entity, path, size, modified, column.column_name, column.data_type)) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- for batch in unread | batch(var('spark_schema_batch_files')) -%}
     {%- set scans = [] -%}
     {%- for file in batch -%}
-      {%- do scans.append('(select struct(*) as f' ~ loop.index0 ~ ' from parquet.`' ~ file ~ '`)') -%}
+      {%- do scans.append('(select struct(*) as f' ~ loop.index0 ~ ' from parquet.`' ~ file[0] ~ '`)') -%}
     {%- endfor -%}
     {%- set described = run_query('describe query select * from ' ~ scans | join(' cross join ')) -%}
     {%- for row in described.rows -%}
-      {%- set file = batch[row[0][1:] | int] -%}
-      {%- set entity = file.split('/')[-4] -%}
-      {%- set path = spark_landing_file_name(file, entity) -%}
+      {%- set file, entity, path, size, modified = batch[row[0][1:] | int] -%}
       {%- for name, data_type in spark_struct_fields(row[1]) -%}
-        {%- do rows.append("('" ~ entity ~ "', '" ~ path ~ "', '" ~ name ~ "', '" ~ spark_contract_type(data_type) ~ "')") -%}
+        {%- do rows.append(spark_file_column_row(entity, path, size, modified, name, spark_contract_type(data_type))) -%}
       {%- endfor -%}
     {%- endfor -%}
   {%- endfor -%}
+  {{ log("base_landing__file_columns: " ~ unread | length ~ " of " ~ listing.rows | length
+         ~ " landing files read for their schemas, the others remembered") }}
 select
     entity,
     source_file,
     cast(regexp_extract(source_file, '/date=([0-9-]+)/', 1) as date) as landed_date,
     cast(regexp_extract(source_file, '/hour=([0-9]+)/', 1) as int) as landed_hour,
     column_name,
-    data_type
+    data_type,
+    cast(file_size as bigint) as file_size,
+    cast(file_modified_at as timestamp) as file_modified_at
 from values
-    {{ rows | join(',\n    ') if rows else "(null, null, null, null)" }}
-    as file_columns (entity, source_file, column_name, data_type)
+    {{ rows | join(',\n    ') if rows else "(null, null, null, null, null, null)" }}
+    as file_columns (entity, source_file, file_size, file_modified_at, column_name, data_type)
 {%- if not rows %}
 where false
 {%- endif %}
+{%- endmacro %}
+
+
+{% macro spark_remembered_file_columns() -%}
+  {#- {'path|size|modified': [{column_name, data_type}]} of the files the table already
+      holds; nothing on a full refresh or where the table predates the file_size column. -#}
+  {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
+  {%- if relation is none or flags.FULL_REFRESH
+        or 'file_size' not in adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {{ return({}) }}
+  {%- endif -%}
+  {%- set found = run_query(
+      "select concat_ws('|', source_file, cast(file_size as string), " ~ spark_file_time('file_modified_at') ~ "),"
+      ~ " to_json(collect_list(struct(column_name, data_type))) from " ~ relation ~ " group by 1") -%}
+  {%- set remembered = {} -%}
+  {%- for key, columns in found.rows -%}
+    {%- do remembered.update({key: fromjson(columns)}) -%}
+  {%- endfor -%}
+  {{ return(remembered) }}
+{%- endmacro %}
+
+
+{% macro spark_file_time(column) -%}
+  {#- A file's modification time as text, to the millisecond the file system gives -#}
+  {{ return("date_format(" ~ column ~ ", 'yyyy-MM-dd HH:mm:ss.SSS')") }}
+{%- endmacro %}
+
+
+{% macro spark_file_column_row(entity, path, size, modified, column_name, data_type) -%}
+  {{ return("('" ~ entity ~ "', '" ~ path ~ "', " ~ size ~ ", '" ~ modified ~ "', '"
+            ~ column_name ~ "', '" ~ data_type ~ "')") }}
 {%- endmacro %}
 
 

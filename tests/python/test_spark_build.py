@@ -23,6 +23,8 @@ from decimal import Decimal
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dbt_runner import TINY_VARS, WITHOUT_TESTS, Warehouse
@@ -85,8 +87,10 @@ def builds(request, tiny_world, tmp_path_factory) -> tuple[str, Warehouse, Wareh
     spark.dbt("build", *select)
     if request.param == "whole":
         # the incremental models' own path on Spark: a second run rewrites their recent days
-        # (the labels' immature ones, the features' look-back) and must leave them equal
-        spark.dbt("run", "--select", "int_labels__impressions", "int_features__impression_features")
+        # (the labels' immature ones, the features' look-back) and must leave them equal; the
+        # landing files' schemas come from the first run's table
+        spark.dbt("run", "--select", "int_labels__impressions", "int_features__impression_features",
+                  "base_landing__file_columns")
     return request.param, duck, spark
 
 
@@ -173,6 +177,48 @@ def test_every_model_equals_duckdb(builds, monkeypatch):
         assert rejected > 0
     finally:
         spark.stop()
+
+
+def test_only_new_or_rewritten_landing_files_are_read_again(tiny_world, tmp_path, monkeypatch):
+    """Spark reads a landing file's footer once (a job per file): a later run keeps the
+    columns of every file whose path, size and modification time the table holds, reads
+    the others, and drops the files gone, so the table equals DuckDB's, which reads every
+    footer on every run."""
+    raw = tmp_path / "raw"
+    for entity in ("impressions", "clicks"):
+        for day in sorted((tiny_world / "raw" / entity).glob("date=*"))[:2]:
+            shutil.copytree(day, raw / entity / day.name)
+    spark = Warehouse(tmp_path / "spark_build", raw, TINY_VARS, target="spark")
+    select = ("run", "--select", "base_landing__file_columns")
+
+    def files_read() -> str:
+        log = (spark.root / "logs" / "dbt.log").read_text()
+        return re.findall(r"base_landing__file_columns: (\d+ of \d+) landing files read", log)[-1]
+
+    spark.dbt(*select)
+    impressions = sorted(raw.glob("impressions/date=*/hour=*/*.parquet"))
+    clicks = sorted(raw.glob("clicks/date=*/hour=*/*.parquet"))
+    assert files_read() == f"{len(impressions) + len(clicks)} of {len(impressions) + len(clicks)}"
+    # rewritten in place with another schema (position as text), one new file, one removed
+    rewritten = pq.read_table(impressions[3])
+    at = rewritten.schema.get_field_index("position")
+    pq.write_table(rewritten.set_column(at, "position", rewritten["position"].cast(pa.string())), impressions[3])
+    shutil.copy(clicks[0], clicks[0].with_name("part-99999.parquet"))
+    clicks[1].unlink()
+    spark.dbt(*select)
+    assert files_read() == f"2 of {len(impressions) + len(clicks)}"
+
+    duck = Warehouse(tmp_path / "duckdb_build", raw, TINY_VARS)
+    duck.dbt(*select)
+    session = _spark_session(spark, monkeypatch)
+    try:
+        got = session.sql("select * from receval.base_landing__file_columns").toPandas()
+    finally:
+        session.stop()
+    want = duck.query("select * from main.base_landing__file_columns")
+    assert _rows(got[list(want.columns)]) == _rows(want)
+    assert ("VARCHAR" in set(want.loc[want.column_name == "position", "data_type"])
+            and want.source_file.str.endswith("part-99999.parquet").any())
 
 
 @pytest.mark.parametrize("builds", ["whole"], indirect=True)   # the reduced zone has no features
