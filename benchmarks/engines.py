@@ -9,7 +9,8 @@ Each engine builds the selection (default: every SQL model no Python model prece
 is what the `spark` target builds) without data or unit tests, in a fresh warehouse under
 warehouse/engines_<preset>/. Spark then runs `base_landing__file_columns` again, the run a
 daily build makes when no file has landed (the schemas of the files it has read are kept).
-Peak RSS is that of the largest process of the dbt run: on Spark, the JVM dbt starts.
+Peak RSS is the sum over the dbt process and its children (on Spark, the JVM it starts,
+which exits unreaped and so escapes the kernel's own peak), sampled every half second.
 Results are printed and written to benchmarks/results/engines_<preset>.json. Needs the
 `spark` extra and Java 17.
 """
@@ -19,11 +20,57 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+import threading
+import time
 from pathlib import Path
 
-from dbt_build import PROJECT_DIR, dbt_command, run_measured, simulate
+from dbt_build import PROJECT_DIR, dbt_command, simulate
 
 SQL_LAYER = "--exclude path:python_models+"
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of the process root and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            rss[int(entry.name)] = int((entry / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):   # gone meanwhile
+            continue
+        parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_sampled(cmd: list[str], env: dict) -> tuple[float, float]:
+    """Run cmd to completion; (wall seconds, peak GiB of its process tree's summed RSS)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.stdout.read()
+    proc.wait()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{output.decode()[-5000:]}")
+    return time.perf_counter() - start, peak[0] / 2**30
 
 
 def slowest(warehouse: Path, count: int = 10) -> dict[str, float]:
@@ -36,7 +83,7 @@ def slowest(warehouse: Path, count: int = 10) -> dict[str, float]:
 def build(warehouse: Path, raw: Path, target: str, *args: str) -> dict:
     cmd, env = dbt_command(warehouse, raw, *args, "--target", target)
     env["RECEVAL_SPARK_DIR"] = str(warehouse / "spark")
-    wall, peak = run_measured(cmd, env)
+    wall, peak = run_sampled(cmd, env)
     return {"wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2), "slowest_s": slowest(warehouse)}
 
 
