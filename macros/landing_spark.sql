@@ -34,8 +34,8 @@
   {%- endfor -%}
   {%- for batch in unread | batch(var('spark_schema_batch_files')) -%}
     {%- set scans = [] -%}
-    {%- for file in batch -%}
-      {%- do scans.append('(select struct(*) as f' ~ loop.index0 ~ ' from parquet.`' ~ file[0] ~ '`)') -%}
+    {%- for file, _, _, _, _ in batch -%}
+      {%- do scans.append('(select struct(*) as f' ~ loop.index0 ~ ' from parquet.`' ~ file ~ '`)') -%}
     {%- endfor -%}
     {%- set described = run_query('describe query select * from ' ~ scans | join(' cross join ')) -%}
     {%- for row in described.rows -%}
