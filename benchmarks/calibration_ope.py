@@ -50,8 +50,11 @@ def builtin_truth(est: pd.DataFrame, truth: Path) -> pd.DataFrame:
     return (sums.weighted / sums.n_requests).rename("true_value").reset_index()
 
 
+#: bins of expected_rewarded_slots for the coverage by bin (left-closed)
+EXPECTED_BINS = [0, 1, 3, 5, 10, 20, 50, float("inf")]
 #: what each cell's record keeps beside its coverage, to find why an interval misses
-DETAIL = ("std_error", "skewness", "ci_low", "ci_high", "n_requests", "unsupported_mass", "effective_sample_size")
+DETAIL = ("std_error", "skewness", "ci_low", "ci_high", "n_requests", "unsupported_mass", "effective_sample_size",
+          "expected_rewarded_slots")
 
 
 def _number(x) -> float | None:
@@ -71,6 +74,7 @@ def record(seed: int, root: Path, truth: Path) -> dict:
     cells = [{"policy_id": r.policy_id, "estimator": r.estimator, "reward": r.reward,
               "estimate": float(r.estimate), "true_value": float(r.true_value),
               **{k: _number(getattr(r, k)) for k in DETAIL},
+              "interval_caveat": None if pd.isna(r.interval_caveat) else r.interval_caveat,
               "covers": bool(r.ci_low <= r.true_value <= r.ci_high),
               "covers_bootstrap": None if pd.isna(r.bootstrap_ci_low)
               else bool(r.bootstrap_ci_low <= r.true_value <= r.bootstrap_ci_high)}
@@ -79,29 +83,52 @@ def record(seed: int, root: Path, truth: Path) -> dict:
 
 
 def summary(records: list[dict]) -> dict:
-    """Coverage per policy, reward and estimator (analytic and bootstrap intervals), and the
-    mean relative error of the estimates."""
+    """Coverage per policy, reward and estimator (analytic and bootstrap intervals; the
+    analytic one also over the worlds whose row has no ``interval_caveat``), the share of
+    worlds with each caveat, the mean relative error of the estimates; and the analytic
+    coverage of every estimator but DM by its row's ``expected_rewarded_slots``."""
     cells = pd.DataFrame([c for r in records for c in r["cells"]])
-    out = {"worlds": len(records), "coverage": {}}
+    out = {"worlds": len(records), "coverage": {}, "coverage_by_expected_rewarded_slots": {}}
     for (policy, reward, estimator), g in cells.groupby(["policy_id", "reward", "estimator"]):
         boot = g.covers_bootstrap.dropna()
         out["coverage"][f"{policy} {reward} {estimator}"] = {
             "analytic": rate(g.covers.tolist()),
+            "analytic_without_caveat": rate(g.covers[g.interval_caveat.isna()].tolist()),
+            "caveats": {k: round(v / len(g), 4) for k, v in g.interval_caveat.value_counts().items()},
             "bootstrap": rate(boot.astype(bool).tolist()) if len(boot) else None,
             "mean_relative_error": round(float(((g.estimate - g.true_value) / g.true_value).mean()), 4)}
+    weighted = cells[cells.estimator != "dm"]
+    bins = pd.cut(weighted.expected_rewarded_slots, EXPECTED_BINS, right=False)
+    for (estimator, interval), g in weighted.groupby([weighted.estimator, bins], observed=True):
+        out["coverage_by_expected_rewarded_slots"][f"{estimator} {interval}"] = rate(g.covers.tolist())
     return out
 
 
 def markdown(out: dict) -> str:
-    """One row per policy and reward, one column per estimator: analytic interval coverage
-    (standard error)."""
+    """Three tables: per policy and reward (rows) and estimator (columns) the analytic
+    interval's coverage (standard error) over every world, then over the worlds whose row
+    has no caveat (with their number); per estimator and bin of expected rewarded slots."""
     keys = [k.rsplit(" ", 1) for k in out["coverage"]]
     estimators = list(dict.fromkeys(e for _, e in keys))
     rows = list(dict.fromkeys(pr for pr, _ in keys))
-    lines = [f"| coverage over {out['worlds']} worlds (analytic 95% interval) | " + " | ".join(estimators) + " |",
-             "| --- |" + " --- |" * len(estimators)]
-    for pr in rows:
-        lines.append(f"| {pr} | " + " | ".join(
-            cell(out["coverage"][f"{pr} {e}"]["analytic"]) if f"{pr} {e}" in out["coverage"] else ""
-            for e in estimators) + " |")
-    return "\n".join(lines)
+
+    def table(title: str, text) -> list[str]:
+        lines = [f"| {title} | " + " | ".join(estimators) + " |", "| --- |" + " --- |" * len(estimators)]
+        for pr in rows:
+            lines.append(f"| {pr} | " + " | ".join(
+                text(out["coverage"][f"{pr} {e}"]) if f"{pr} {e}" in out["coverage"] else "" for e in estimators) + " |")
+        return lines
+
+    def uncaveated(c: dict) -> str:
+        r = c["analytic_without_caveat"]
+        return f"{cell(r)} n={r['n']}" if r["n"] else "n=0"
+
+    by_bin = out["coverage_by_expected_rewarded_slots"]
+    bins = list(dict.fromkeys(k.split(" ", 1)[1] for k in by_bin))
+    weighted = [e for e in estimators if e != "dm"]
+    binned = [f"| expected_rewarded_slots | " + " | ".join(weighted) + " |", "| --- |" + " --- |" * len(weighted)]
+    for b in bins:
+        binned.append(f"| {b} | " + " | ".join(
+            f"{cell(by_bin[f'{e} {b}'])} n={by_bin[f'{e} {b}']['n']}" if f"{e} {b}" in by_bin else "" for e in weighted) + " |")
+    return "\n".join(table(f"coverage over {out['worlds']} worlds (analytic 95% interval)", lambda c: cell(c["analytic"]))
+                     + [""] + table("the same, worlds whose row has no interval_caveat", uncaveated) + [""] + binned)

@@ -79,6 +79,10 @@ REWARDS = ("click", "purchase", "revenue")
 #: delay-corrected reward -> the plain reward it weights by 1 / arrival_probability
 CORRECTED = {"purchase_corrected": "purchase", "revenue_corrected": "revenue"}
 ALL_REWARDS = (*REWARDS, *CORRECTED)
+#: fewest rewarded slots expected in a cell's effective sample for its interval to be read
+#: without the ``few_expected_rewards`` caveat (the n p >= 10 rule of a binomial count's
+#: normal approximation; docs/ope.md, "What the intervals mean")
+MIN_EXPECTED_REWARDED_SLOTS = 10.0
 #: estimators on every supported slot (a cell without any gets a row of nulls for each)
 SLOT_ESTIMATORS = ("ips", "clipped_ips", "snips", "dm", "dr", "sndr")
 #: label maturity column each reward needs (immature labels are excluded)
@@ -95,9 +99,10 @@ OUTPUT_COLUMNS = (
     "bootstrap_ci_low", "bootstrap_ci_high", "n_bootstrap", "alpha", "n_slots", "n_requests",
     "n_slots_unsupported", "unsupported_mass", "share_estimated_propensity", "effective_sample_size",
     "max_weight", "mean_weight", "clip", "label_maturity", "expected_share_to_come",
+    "expected_rewarded_slots", "interval_caveat",
 )
 # Typed even when empty (a landing zone without propensities): the mart keeps its column types.
-OUTPUT_SCHEMA = pa.schema([(c, pa.string() if c in (*_TEXT, "label_maturity") else pa.int64() if c in _COUNTS else pa.float64())
+OUTPUT_SCHEMA = pa.schema([(c, pa.string() if c in (*_TEXT, "label_maturity", "interval_caveat") else pa.int64() if c in _COUNTS else pa.float64())
                            for c in OUTPUT_COLUMNS])
 
 
@@ -292,20 +297,21 @@ def _to_frame(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
 def _nan_row(policy, name, reward, day, segment, alpha, clip) -> dict[str, Any]:
     row = dict.fromkeys(OUTPUT_COLUMNS, math.nan)
     row.update(policy_id=policy, estimator=name, reward=reward, day=day, segment=segment, alpha=alpha,
-               n_bootstrap=0, clip=clip)
+               n_bootstrap=0, clip=clip, interval_caveat=None)
     return row
 
 
 def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests: int, kw: dict,
-                         unsupported: float) -> list:
-    """Replay (deterministic targets) and position-based IPS on the cell's exploration slots."""
+                         unsupported: float) -> tuple[list, float]:
+    """Replay (deterministic targets) and position-based IPS on the cell's exploration slots,
+    and the share of those slots rewarded."""
     explore = cell[s.flags["is_exploration"][cell]]
     g = s.request[explore]
     if _n_distinct(g) < max(min_requests, 1):
-        return []
+        return [], math.nan
     r = s.values[reward][explore]
     pt = s.values["p_target"][explore]
-    out = []
+    out: list = []
     if np.isin(pt, (0.0, 1.0)).all():
         # a slot's logged action is "item at position"; the target's equals it where pt is 1
         out.append(Replay(**kw).estimate_policy_value(
@@ -316,7 +322,23 @@ def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests:
         r / slots_per_list, s.values["p_log_examined"][explore],
         np.minimum(s.values["p_target_examined"][explore], 1.0), group_ids=g,
         unsupported_mass=unsupported))
-    return out
+    return out, float(np.count_nonzero(r)) / r.size
+
+
+def _interval_caveat(estimator: str, max_weight: float, clip: float, expected_rewarded: float) -> str | None:
+    """Why the row's interval may not cover the policy's value, or None: DM's interval is its
+    reward model's sampling error, not its bias; clipped IPS is biased once a weight reaches
+    the clip; and a normal interval (even skewness-corrected) undercovers when the effective
+    sample holds fewer than :data:`MIN_EXPECTED_REWARDED_SLOTS` rewarded slots: a sample that
+    saw none of the rare high-weight rewards has an estimate and a standard error both too
+    small."""
+    if estimator == "dm":
+        return "reward_model_bias"
+    if estimator == "clipped_ips" and max_weight >= clip:
+        return "clipping_bias"
+    if not expected_rewarded >= MIN_EXPECTED_REWARDED_SLOTS:
+        return "few_expected_rewards"
+    return None
 
 
 def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, segment: str, *,
@@ -350,12 +372,17 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
             q_hat_target=qh, group_ids=g, unsupported_mass=unsupported))
         results += [est.estimate_policy_value(**data, q_hat_logged=qh, q_hat_target=qh)
                     for est in (DoublyRobust(**kw), SelfNormalizedDoublyRobust(**kw))]
-    results += _exploration_results(s, cell, reward, min_requests, kw, unsupported)
+    explored, explored_rewarded = _exploration_results(s, cell, reward, min_requests, kw, unsupported)
+    # the share of the estimator's slots rewarded, times its weights' effective sample size:
+    # how many rewarded slots the estimate rests on if rewards do not depend on the weights
+    rewarded = float(np.count_nonzero(data["reward"])) / data["reward"].size
     rows = []
-    for res in results:
+    for res, share in [(res, rewarded) for res in results] + [(res, explored_rewarded) for res in explored]:
+        expected = share * res.effective_sample_size
         row = {k: getattr(res, k) for k in OUTPUT_COLUMNS if hasattr(res, k)}   # not to_dict: it deep-copies
         row.update(common, estimator=res.estimator, n_slots=int(res.n),
-                   n_requests=int(res.n_groups or 0), unsupported_mass=unsupported)
+                   n_requests=int(res.n_groups or 0), unsupported_mass=unsupported, expected_rewarded_slots=expected,
+                   interval_caveat=_interval_caveat(res.estimator, res.max_weight, clip, expected))
         rows.append(row)
     return rows
 
