@@ -15,7 +15,8 @@ from receval.simulate import get_preset, simulate
 
 # One code path for torch's CPU kernels, so the tiny world's candidates train to the same floats
 # on the x86-64 machines CI has run on and the golden digest (test_dbt_marts_unchanged) holds
-# there (not on an AMD EPYC with AVX-512, whatever these settings: docs/candidate_models.md): MKL's GEMM otherwise picks a path per CPU (AVX-512 on one, AVX2 on another, and on AMD
+# there (not on an AMD EPYC with AVX-512, whatever these settings: docs/candidate_models.md):
+# MKL's GEMM otherwise picks a path per CPU (AVX-512 on one, AVX2 on another, and on AMD
 # only AUTO or COMPATIBLE are fixed branches), and ATen its vector width. Set before any test
 # imports torch (both are read at the first kernel); the dbt subprocess inherits them. A value
 # already in the environment wins. Builds outside the tests keep the CPU's fastest paths

@@ -24,9 +24,9 @@ from conftest import REPRODUCIBLE_KERNELS
 from mart_digest import differences, digest
 
 GOLDEN = Path(__file__).parent / "golden" / "tiny_marts.json"
-# Columns a change adds beside the digest's, mart -> names: issue 21's interval diagnostics
-# of the OPE rows (every column the digest holds unchanged).
-ADDED: dict[str, list[str]] = {"fct_policy_value_estimates": ["reward_effective_sample_size", "interval_caveat"]}
+# Columns a change adds beside the digest's, mart -> names: issue 21's interval caveats of the
+# OPE rows (every column the digest holds unchanged).
+ADDED: dict[str, list[str]] = {"fct_policy_value_estimates": ["expected_rewarded_slots", "interval_caveat"]}
 
 
 def test_every_mart_equals_the_golden_digest(tiny_warehouse):

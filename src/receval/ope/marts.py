@@ -311,7 +311,7 @@ def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests:
         return [], math.nan
     r = s.values[reward][explore]
     pt = s.values["p_target"][explore]
-    out: list = []
+    out = []
     if np.isin(pt, (0.0, 1.0)).all():
         # a slot's logged action is "item at position"; the target's equals it where pt is 1
         out.append(Replay(**kw).estimate_policy_value(
