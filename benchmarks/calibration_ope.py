@@ -54,7 +54,7 @@ def builtin_truth(est: pd.DataFrame, truth: Path) -> pd.DataFrame:
 EXPECTED_BINS = [0, 1, 3, 5, 10, 20, 50, float("inf")]
 #: what each cell's record keeps beside its coverage, to find why an interval misses
 DETAIL = ("std_error", "skewness", "ci_low", "ci_high", "n_requests", "unsupported_mass", "effective_sample_size",
-          "expected_rewarded_slots")
+          "expected_rewarded_slots", "std_error_floor")
 
 
 def _number(x) -> float | None:
@@ -84,7 +84,8 @@ def record(seed: int, root: Path, truth: Path) -> dict:
 
 def summary(records: list[dict]) -> dict:
     """Coverage per policy, reward and estimator (analytic and bootstrap intervals; the
-    analytic one also over the worlds whose row has no ``interval_caveat``), the share of
+    analytic one also over the worlds whose row has no ``interval_caveat`` and over those
+    whose caveat is ``few_expected_rewards``, the rows that take the floor), the share of
     worlds with each caveat, the mean relative error of the estimates; and the analytic
     coverage of every estimator but DM by its row's ``expected_rewarded_slots``."""
     cells = pd.DataFrame([c for r in records for c in r["cells"]])
@@ -94,6 +95,7 @@ def summary(records: list[dict]) -> dict:
         out["coverage"][f"{policy} {reward} {estimator}"] = {
             "analytic": rate(g.covers.tolist()),
             "analytic_without_caveat": rate(g.covers[g.interval_caveat.isna()].tolist()),
+            "analytic_few_expected_rewards": rate(g.covers[g.interval_caveat == "few_expected_rewards"].tolist()),
             "caveats": {k: round(v / len(g), 4) for k, v in g.interval_caveat.value_counts().items()},
             "bootstrap": rate(boot.astype(bool).tolist()) if len(boot) else None,
             "mean_relative_error": round(float(((g.estimate - g.true_value) / g.true_value).mean()), 4)}
@@ -105,9 +107,10 @@ def summary(records: list[dict]) -> dict:
 
 
 def markdown(out: dict) -> str:
-    """Three tables: per policy and reward (rows) and estimator (columns) the analytic
+    """Four tables: per policy and reward (rows) and estimator (columns) the analytic
     interval's coverage (standard error) over every world, then over the worlds whose row
-    has no caveat (with their number); per estimator and bin of expected rewarded slots."""
+    has no caveat and over those whose row has few expected rewards (with their number);
+    per estimator and bin of expected rewarded slots."""
     keys = [k.rsplit(" ", 1) for k in out["coverage"]]
     estimators = list(dict.fromkeys(e for _, e in keys))
     rows = list(dict.fromkeys(pr for pr, _ in keys))
@@ -119,9 +122,11 @@ def markdown(out: dict) -> str:
                 text(out["coverage"][f"{pr} {e}"]) if f"{pr} {e}" in out["coverage"] else "" for e in estimators) + " |")
         return lines
 
-    def uncaveated(c: dict) -> str:
-        r = c["analytic_without_caveat"]
-        return f"{cell(r)} n={r['n']}" if r["n"] else "n=0"
+    def counted(key: str):
+        def text(c: dict) -> str:
+            r = c[key]
+            return f"{cell(r)} n={r['n']}" if r["n"] else "n=0"
+        return text
 
     by_bin = out["coverage_by_expected_rewarded_slots"]
     bins = list(dict.fromkeys(k.split(" ", 1)[1] for k in by_bin))
@@ -131,4 +136,6 @@ def markdown(out: dict) -> str:
         binned.append(f"| {b} | " + " | ".join(
             f"{cell(by_bin[f'{e} {b}'])} n={by_bin[f'{e} {b}']['n']}" if f"{e} {b}" in by_bin else "" for e in weighted) + " |")
     return "\n".join(table(f"coverage over {out['worlds']} worlds (analytic 95% interval)", lambda c: cell(c["analytic"]))
-                     + [""] + table("the same, worlds whose row has no interval_caveat", uncaveated) + [""] + binned)
+                     + [""] + table("the same, worlds whose row has no interval_caveat", counted("analytic_without_caveat"))
+                     + [""] + table("the same, worlds whose row has few_expected_rewards (the floor)",
+                                    counted("analytic_few_expected_rewards")) + [""] + binned)

@@ -6,13 +6,16 @@ registry rows out. Artifacts go to the model store (var model_store_path).
 """
 from receval.models.registry import rows_table
 from receval.models.training import train_candidates
-from receval.preparation import split_rows
+from receval.preparation import training_rows
 from receval.warehouse import read, to_arrow
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    features = read(dbt.ref("int_features__impressions"), session, split_rows)  # train + validation
+    cap = dbt.config.get("max_train_rows")
+    cap = int(cap) if cap not in (None, "", "None") else None
+    # train (at most about `cap` impressions, whole requests) + validation
+    features = read(dbt.ref("int_features__impressions"), session, lambda rows: training_rows(rows, cap))
     content = to_arrow(dbt.ref("int_features__item_content"))
     rows = train_candidates(
         features, content, dbt.config.get("candidates"), store=dbt.config.get("store_path"),

@@ -14,6 +14,9 @@ import ibis
 
 #: the splits the candidates train on (the rest are scored only)
 TRAINING_SPLITS = ("train", "validation")
+#: the modulus and multiplier of the requests' training buckets (training_rows): a prime, and a
+#: multiplier that spreads consecutive request ids over it
+_BUCKETS, _SPREAD = 1_000_003, 7_919
 #: what the arrival correction reads of a click (receval.delayed.corrections)
 ARRIVAL_COLUMNS = ("event_id", "click_date", "user_id", "device", "item_category", "user_tenure",
                    "is_converted", "delay_hours", "elapsed_hours")
@@ -23,6 +26,20 @@ def split_rows(features: ibis.Table, splits: Iterable[str] = TRAINING_SPLITS) ->
     """The impressions of the named splits (int_features__impressions): the candidates'
     training rows, or the rows they score."""
     return features.filter(features.split.isin(list(splits)))
+
+
+def training_rows(features: ibis.Table, max_train_rows: int | None = None) -> ibis.Table:
+    """The candidates' training rows: the validation split whole and, where the train split
+    holds more than ``max_train_rows`` impressions, its impressions of a fixed pseudo-random
+    subset of requests, about that many: what training holds in memory is bounded whatever
+    the window's traffic. A request's bucket is its id times a constant modulo a prime, in
+    integer arithmetic every engine computes alike, so a rebuild keeps the same requests."""
+    rows = split_rows(features)
+    if not max_train_rows:
+        return rows
+    n_train = features.filter(features.split == "train").count()
+    bucket = (rows.request_id.abs() % _BUCKETS) * _SPREAD % _BUCKETS
+    return rows.filter((rows.split != "train") | (bucket < _BUCKETS * max_train_rows / ibis.greatest(n_train, 1)))
 
 
 def catalog_items(items: ibis.Table) -> ibis.Table:

@@ -11,7 +11,11 @@ The tests pin torch's CPU kernels (conftest.py), yet the MMoE still trains ~1e-6
 different CPUs (an Intel Xeon and an AMD EPYC with AVX-512: docs/candidate_models.md), and with
 it every mart downstream of the training: those marts are compared to MODEL_REL, the rest to
 the digest's own 1e-9. The digest was regenerated on the AMD EPYC when its text columns began
-to be compared by the numbers they hold (the calibration's JSON): every other column equal.
+to be compared by the numbers they hold (the calibration's JSON): every other column equal;
+and again by issue 21's standard-error floor, which adds std_error_floor to
+fct_policy_value_estimates and widens the intervals of its rows with few expected rewards
+(std_error, skewness, ci_low, ci_high there, and the OPE intervals fct_offline_online_gap
+reads; every other column equal).
 A change that means to change a mart regenerates the digest, saying why in its commit:
     python tests/python/mart_digest.py <built tiny warehouse> > tests/python/golden/tiny_marts.json
 (the warehouse of `python -m pytest` is under pytest's basetemp; benchmarks/compare_marts.py

@@ -45,8 +45,14 @@ SCHEMAS = {"receval": "main", "receval_seeds": "main_seeds"}
 #: each Python model's preparation of a SQL model it reads (receval.preparation): the
 #: function, the SQL model, and the same selection written in SQL (the reference)
 PREPARATIONS = {
-    "int_candidates__training_runs": (preparation.split_rows, "int_features__impressions",
-                                      "select * from {} where split in ('train', 'validation')"),
+    "int_candidates__training_runs": (preparation.training_rows, "int_features__impressions",
+                                      "select * from {0} where split in ('train', 'validation')"),
+    # the tiny world's train split under a cap of 5,000 impressions (of its 18,562): the same
+    # requests on both engines (integer buckets), written out in SQL
+    "int_candidates__training_runs (capped)": (
+        lambda t: preparation.training_rows(t, 5_000), "int_features__impressions",
+        "select * from {0} where split = 'validation' or split = 'train' and (abs(request_id) % 1000003) * 7919"
+        " % 1000003 < 1000003 * 5000 / (select count(*) from {0} where split = 'train')"),
     "int_candidates__scores": (lambda t: preparation.split_rows(t, ["test"]), "int_features__impressions",
                                "select * from {} where split = 'test'"),
     "int_features__item_content": (preparation.catalog_items, "int_core__items",

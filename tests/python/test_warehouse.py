@@ -45,6 +45,27 @@ def test_read_runs_the_preparation_in_duckdb_on_a_read_only_database(tmp_path):
         assert con.sql("select count(*) from duckdb_views() where not internal").fetchall() == [(0,)]
 
 
+def test_training_rows_keep_whole_requests_about_the_cap_and_every_validation_row():
+    import duckdb
+
+    con = duckdb.connect()
+    # 20,000 train requests of 10 impressions (ids 0..19,999), 500 validation ones, 300 test
+    con.execute("create table features as select i as event_id, i // 10 as request_id, case when i < 200000 "
+                "then 'train' when i < 205000 then 'validation' else 'test' end as split from range(208000) r(i)")
+    whole = read(con.table("features"), con, lambda t: preparation.training_rows(t, None)).to_pandas()
+    assert len(whole) == 205_000
+    assert len(read(con.table("features"), con, lambda t: preparation.training_rows(t, 200_000))) == 205_000
+    got = read(con.table("features"), con, lambda t: preparation.training_rows(t, 20_000)).to_pandas()
+    # by hand: a request is kept when (id * 7919) mod 1,000,003 < 1,000,003 * 20,000 / 200,000
+    ids = np.arange(20_000)
+    kept = ids[(ids % 1_000_003) * 7_919 % 1_000_003 < 1_000_003 * 20_000 / 200_000]
+    train = got[got.split == "train"]
+    assert sorted(train.request_id.unique()) == kept.tolist()
+    assert (train.groupby("request_id").size() == 10).all()
+    assert abs(len(train) - 20_000) < 1_000   # 20,000 expected; the spread of 2,000 requests' draws
+    assert (got.split == "validation").sum() == 5_000 and not (got.split == "test").any()
+
+
 def test_require_finite_names_column_count_and_first_row():
     table = pa.table({"event_id": [10, 11, 12, 13], "request_id": [1, 1, 2, 2],
                       "score": [0.1, np.nan, None, np.inf], "label": [0, 1, 0, 1]})

@@ -6,6 +6,10 @@ returns one row per (policy_id, estimator, reward, day, segment) with the estima
 standard error and skewness, analytic (skewness-corrected) and bootstrap ``1 - alpha``
 intervals, n and the weight diagnostics.
 
+Where a row's weights hold fewer than :data:`MIN_EXPECTED_REWARDED_SLOTS` expected rewarded
+slots, its standard error is at least :func:`std_error_floor` (the reward's spread priced at
+every weight) and its interval is built from that.
+
 The unit of a value is one impression slot (the per-slot rate: a list's value is K times
 it); the rounds are slots and the clusters of the interval are requests (the list).
 
@@ -99,7 +103,7 @@ OUTPUT_COLUMNS = (
     "bootstrap_ci_low", "bootstrap_ci_high", "n_bootstrap", "alpha", "n_slots", "n_requests",
     "n_slots_unsupported", "unsupported_mass", "share_estimated_propensity", "effective_sample_size",
     "max_weight", "mean_weight", "clip", "label_maturity", "expected_share_to_come",
-    "expected_rewarded_slots", "interval_caveat",
+    "expected_rewarded_slots", "std_error_floor", "interval_caveat",
 )
 # Typed even when empty (a landing zone without propensities): the mart keeps its column types.
 OUTPUT_SCHEMA = pa.schema([(c, pa.string() if c in (*_TEXT, "label_maturity", "interval_caveat") else pa.int64() if c in _COUNTS else pa.float64())
@@ -302,9 +306,11 @@ def _nan_row(policy, name, reward, day, segment, alpha, clip) -> dict[str, Any]:
 
 
 def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests: int, kw: dict,
-                         unsupported: float) -> tuple[list, float]:
+                         unsupported: float, spread_of: np.ndarray) -> tuple[list, float]:
     """Replay (deterministic targets) and position-based IPS on the cell's exploration slots,
-    and the share of those slots rewarded."""
+    each with its :func:`std_error_floor` priced at the spread of ``spread_of`` (the cell's
+    rewards: the slice alone often holds no rare reward at all, and a spread of 0), and the
+    share of those slots rewarded."""
     explore = cell[s.flags["is_exploration"][cell]]
     g = s.request[explore]
     if _n_distinct(g) < max(min_requests, 1):
@@ -314,15 +320,56 @@ def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests:
     out = []
     if np.isin(pt, (0.0, 1.0)).all():
         # a slot's logged action is "item at position"; the target's equals it where pt is 1
-        out.append(Replay(**kw).estimate_policy_value(
-            r, logged_action=np.ones(r.size, np.int8), target_action=(pt == 1.0).astype(np.int8),
-            p_log=s.values["p_log"][explore], group_ids=g))
+        matched = (pt == 1.0).astype(np.float64)
+        replay = Replay(**kw).estimate_policy_value(
+            r, logged_action=np.ones(r.size, np.int8), target_action=matched.astype(np.int8),
+            p_log=s.values["p_log"][explore], group_ids=g)
+        out.append((replay, std_error_floor(matched / max(matched.sum(), 1.0), spread_of)))
     slots_per_list = np.bincount(g)[g].astype(np.float64)
-    out.append(PositionBasedIPS(**kw).estimate_policy_value(
-        r / slots_per_list, s.values["p_log_examined"][explore],
-        np.minimum(s.values["p_target_examined"][explore], 1.0), group_ids=g,
-        unsupported_mass=unsupported))
+    p_log, p_target = s.values["p_log_examined"][explore], np.minimum(s.values["p_target_examined"][explore], 1.0)
+    # the mean over lists of each list's weighted rewards per slot
+    coefficient = p_target / p_log / slots_per_list / _n_distinct(g)
+    out.append((PositionBasedIPS(**kw).estimate_policy_value(
+        r / slots_per_list, p_log, p_target, group_ids=g, unsupported_mass=unsupported),
+        std_error_floor(coefficient, spread_of)))
     return out, float(np.count_nonzero(r)) / r.size
+
+
+def std_error_floor(coefficient: np.ndarray, reward: np.ndarray) -> float:
+    r"""The standard error of an estimate :math:`\sum_i a_i r_i` if the rewards did not depend
+    on the coefficients: :math:`\hat\sigma_r \sqrt{\sum_i a_i^2}`, :math:`\hat\sigma_r` the
+    standard deviation of ``reward``, the rewards of the estimator's cell (NaN under 2).
+
+    The sample standard error sees only the rewards that happened. Where an estimate rests on
+    rare rewards (purchases) at rare large weights (items the logging policy shows only when
+    it explores), a sample that saw no rewarded high-weight slot has a small estimate and a
+    small standard error together, and its interval misses the value above it. The floor
+    prices every slot's weight at the reward's spread over all slots; with :math:`\lambda`
+    rewarded slots expected in the weights' effective sample, it is the value over
+    :math:`\sqrt\lambda` (a Poisson count's error), so a sample that saw none of them still
+    covers while :math:`1.96 \sqrt\lambda \ge \lambda`, up to about 3.8 expected.
+    """
+    if reward.size < 2:
+        return math.nan
+    return float(np.std(reward, ddof=1) * math.sqrt(float(np.dot(coefficient, coefficient))))
+
+
+def _with_floor(row: dict[str, Any], floor: float, alpha: float) -> dict[str, Any]:
+    """The row with its ``std_error_floor`` and, where its sample's standard error cannot be
+    read (under :data:`MIN_EXPECTED_REWARDED_SLOTS` expected rewarded slots) and the floor is
+    above it, ``std_error`` raised to the floor, the skewness scaled by ``(se / floor)^3``
+    (the floor adds spread, no third moment) and the interval rebuilt. Above the threshold
+    the sample's own is kept: the floor prices the large weights at the reward's spread
+    over every slot, which overstates the error of a target that shows fewer rewarded items
+    than the logging policy does."""
+    row = {**row, "std_error_floor": floor}
+    se, skew = row["std_error"], row["skewness"]
+    if (not row["expected_rewarded_slots"] >= MIN_EXPECTED_REWARDED_SLOTS and math.isfinite(floor)
+            and math.isfinite(row["estimate"]) and math.isfinite(se) and floor > se):
+        skew = skew * (se / floor) ** 3 if math.isfinite(skew) else skew
+        lo, hi = skew_corrected_interval(row["estimate"], floor, skew, alpha)
+        row.update(std_error=floor, skewness=skew, ci_low=lo, ci_high=hi)
+    return row
 
 
 def _interval_caveat(estimator: str, max_weight: float, clip: float, expected_rewarded: float) -> str | None:
@@ -372,18 +419,28 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
             q_hat_target=qh, group_ids=g, unsupported_mass=unsupported))
         results += [est.estimate_policy_value(**data, q_hat_logged=qh, q_hat_target=qh)
                     for est in (DoublyRobust(**kw), SelfNormalizedDoublyRobust(**kw))]
-    explored, explored_rewarded = _exploration_results(s, cell, reward, min_requests, kw, unsupported)
+    explored, explored_rewarded = _exploration_results(s, cell, reward, min_requests, kw, unsupported,
+                                                       spread_of=data["reward"])
+    # each estimator's coefficient of a slot's reward and the rewards (DR, SNDR: the residuals
+    # of the reward model) whose spread its floor takes; DM reads no reward
+    w = data["p_target"] / data["p_log"]
+    residual = data["reward"] - qh
+    floor_terms = {"ips": (w / w.size, data["reward"]), "clipped_ips": (np.minimum(w, clip) / w.size, data["reward"]),
+                   "snips": (w / max(w.sum(), 1e-300), data["reward"]), "dr": (w / w.size, residual),
+                   "sndr": (w / max(w.sum(), 1e-300), residual)}
+    floors = [(res, std_error_floor(*floor_terms[res.estimator]) if res.estimator in floor_terms else math.nan)
+              for res in results]
     # the share of the estimator's slots rewarded, times its weights' effective sample size:
     # how many rewarded slots the estimate rests on if rewards do not depend on the weights
     rewarded = float(np.count_nonzero(data["reward"])) / data["reward"].size
     rows = []
-    for res, share in [(res, rewarded) for res in results] + [(res, explored_rewarded) for res in explored]:
+    for (res, floor), share in [(f, rewarded) for f in floors] + [(f, explored_rewarded) for f in explored]:
         expected = share * res.effective_sample_size
         row = {k: getattr(res, k) for k in OUTPUT_COLUMNS if hasattr(res, k)}   # not to_dict: it deep-copies
         row.update(common, estimator=res.estimator, n_slots=int(res.n),
                    n_requests=int(res.n_groups or 0), unsupported_mass=unsupported, expected_rewarded_slots=expected,
                    interval_caveat=_interval_caveat(res.estimator, res.max_weight, clip, expected))
-        rows.append(row)
+        rows.append(_with_floor(row, floor, alpha))
     return rows
 
 
