@@ -52,7 +52,7 @@ PREPARATIONS = {
     "int_candidates__training_runs (capped)": (
         lambda t: preparation.training_rows(t, 5_000), "int_features__impressions",
         "select * from {0} where split = 'validation' or split = 'train' and (abs(request_id) % 1000003) * 7919"
-        " % 1000003 < 1000003 * 5000 / (select count(*) from {0} where split = 'train')"),
+        " % 1000003 < cast(1000003 as bigint) * 5000 / (select count(*) from {0} where split = 'train')"),
     "int_candidates__scores": (lambda t: preparation.split_rows(t, ["test"]), "int_features__impressions",
                                "select * from {} where split = 'test'"),
     "int_features__item_content": (preparation.catalog_items, "int_core__items",
