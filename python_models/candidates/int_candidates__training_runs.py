@@ -12,8 +12,7 @@ from receval.warehouse import read, to_arrow
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    cap = dbt.config.get("max_train_rows")
-    cap = int(cap) if cap not in (None, "", "None") else None
+    cap = int(dbt.config.get("max_train_rows"))  # 0: no cap
     # train (at most about `cap` impressions, whole requests) + validation
     features = read(dbt.ref("int_features__impressions"), session, lambda rows: training_rows(rows, cap))
     content = to_arrow(dbt.ref("int_features__item_content"))

@@ -30,10 +30,11 @@ def split_rows(features: ibis.Table, splits: Iterable[str] = TRAINING_SPLITS) ->
 
 def training_rows(features: ibis.Table, max_train_rows: int | None = None) -> ibis.Table:
     """The candidates' training rows: the validation split whole and, where the train split
-    holds more than ``max_train_rows`` impressions, its impressions of a fixed pseudo-random
-    subset of requests, about that many: what training holds in memory is bounded whatever
-    the window's traffic. A request's bucket is its id times a constant modulo a prime, in
-    integer arithmetic every engine computes alike, so a rebuild keeps the same requests."""
+    holds more than ``max_train_rows`` impressions (None or 0: no cap), its impressions of a
+    fixed pseudo-random subset of requests, about that many: what training holds in memory is
+    bounded whatever the window's traffic. A request's bucket is its id times a constant
+    modulo a prime, in integer arithmetic every engine computes alike, so a rebuild keeps the
+    same requests."""
     rows = split_rows(features)
     if not max_train_rows:
         return rows

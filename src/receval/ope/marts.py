@@ -306,11 +306,11 @@ def _nan_row(policy, name, reward, day, segment, alpha, clip) -> dict[str, Any]:
 
 
 def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests: int, kw: dict,
-                         unsupported: float, spread_of: np.ndarray) -> tuple[list, float]:
+                         unsupported: float, spread: float) -> tuple[list, float]:
     """Replay (deterministic targets) and position-based IPS on the cell's exploration slots,
-    each with its :func:`std_error_floor` priced at the spread of ``spread_of`` (the cell's
-    rewards: the slice alone often holds no rare reward at all, and a spread of 0), and the
-    share of those slots rewarded."""
+    each with its :func:`std_error_floor` priced at ``spread`` (the cell's rewards': the
+    slice alone often holds no rare reward at all, and a spread of 0), and the share of those
+    slots rewarded."""
     explore = cell[s.flags["is_exploration"][cell]]
     g = s.request[explore]
     if _n_distinct(g) < max(min_requests, 1):
@@ -324,21 +324,21 @@ def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests:
         replay = Replay(**kw).estimate_policy_value(
             r, logged_action=np.ones(r.size, np.int8), target_action=matched.astype(np.int8),
             p_log=s.values["p_log"][explore], group_ids=g)
-        out.append((replay, std_error_floor(matched / max(matched.sum(), 1.0), spread_of)))
+        out.append((replay, std_error_floor(matched / max(matched.sum(), 1.0), spread)))
     slots_per_list = np.bincount(g)[g].astype(np.float64)
     p_log, p_target = s.values["p_log_examined"][explore], np.minimum(s.values["p_target_examined"][explore], 1.0)
     # the mean over lists of each list's weighted rewards per slot
     coefficient = p_target / p_log / slots_per_list / _n_distinct(g)
     out.append((PositionBasedIPS(**kw).estimate_policy_value(
         r / slots_per_list, p_log, p_target, group_ids=g, unsupported_mass=unsupported),
-        std_error_floor(coefficient, spread_of)))
+        std_error_floor(coefficient, spread)))
     return out, float(np.count_nonzero(r)) / r.size
 
 
-def std_error_floor(coefficient: np.ndarray, reward: np.ndarray) -> float:
+def std_error_floor(coefficient: np.ndarray, spread: float) -> float:
     r"""The standard error of an estimate :math:`\sum_i a_i r_i` if the rewards did not depend
-    on the coefficients: :math:`\hat\sigma_r \sqrt{\sum_i a_i^2}`, :math:`\hat\sigma_r` the
-    standard deviation of ``reward``, the rewards of the estimator's cell (NaN under 2).
+    on the coefficients: :math:`\hat\sigma_r \sqrt{\sum_i a_i^2}`, ``spread`` being
+    :math:`\hat\sigma_r`, the :func:`_spread` of the rewards of the estimator's cell.
 
     The sample standard error sees only the rewards that happened. Where an estimate rests on
     rare rewards (purchases) at rare large weights (items the logging policy shows only when
@@ -349,26 +349,34 @@ def std_error_floor(coefficient: np.ndarray, reward: np.ndarray) -> float:
     :math:`\sqrt\lambda` (a Poisson count's error), so a sample that saw none of them still
     covers while :math:`1.96 \sqrt\lambda \ge \lambda`, up to about 3.8 expected.
     """
-    if reward.size < 2:
-        return math.nan
-    return float(np.std(reward, ddof=1) * math.sqrt(float(np.dot(coefficient, coefficient))))
+    return spread * math.sqrt(float(np.dot(coefficient, coefficient)))
+
+
+def _spread(values: np.ndarray) -> float:
+    """Sample standard deviation (NaN under 2 values)."""
+    return float(np.std(values, ddof=1)) if values.size >= 2 else math.nan
+
+
+def _widened(row: dict[str, Any], se: float, alpha: float) -> dict[str, Any]:
+    """The row with ``std_error`` raised to ``se`` and its interval rebuilt: what raises it adds
+    variance but no third moment, so the skewness shrinks by ``(std_error / se)^3``."""
+    skew = row["skewness"] * (row["std_error"] / se) ** 3
+    lo, hi = skew_corrected_interval(row["estimate"], se, skew, alpha)
+    return {**row, "std_error": se, "skewness": skew, "ci_low": lo, "ci_high": hi}
 
 
 def _with_floor(row: dict[str, Any], floor: float, alpha: float) -> dict[str, Any]:
-    """The row with its ``std_error_floor`` and, where its sample's standard error cannot be
-    read (under :data:`MIN_EXPECTED_REWARDED_SLOTS` expected rewarded slots) and the floor is
-    above it, ``std_error`` raised to the floor, the skewness scaled by ``(se / floor)^3``
-    (the floor adds spread, no third moment) and the interval rebuilt. Above the threshold
-    the sample's own is kept: the floor prices the large weights at the reward's spread
-    over every slot, which overstates the error of a target that shows fewer rewarded items
-    than the logging policy does."""
+    """The row with its ``std_error_floor``, :func:`_widened` to it where its sample's
+    standard error cannot be read (under :data:`MIN_EXPECTED_REWARDED_SLOTS` expected
+    rewarded slots) and the floor is above it. Above the threshold the sample's own is kept:
+    the floor prices the large weights at the reward's spread over every slot, which
+    overstates the error of a target that shows fewer rewarded items than the logging
+    policy does."""
     row = {**row, "std_error_floor": floor}
-    se, skew = row["std_error"], row["skewness"]
+    se = row["std_error"]
     if (not row["expected_rewarded_slots"] >= MIN_EXPECTED_REWARDED_SLOTS and math.isfinite(floor)
             and math.isfinite(row["estimate"]) and math.isfinite(se) and floor > se):
-        skew = skew * (se / floor) ** 3 if math.isfinite(skew) else skew
-        lo, hi = skew_corrected_interval(row["estimate"], floor, skew, alpha)
-        row.update(std_error=floor, skewness=skew, ci_low=lo, ci_high=hi)
+        row = _widened(row, floor, alpha)
     return row
 
 
@@ -419,15 +427,15 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
             q_hat_target=qh, group_ids=g, unsupported_mass=unsupported))
         results += [est.estimate_policy_value(**data, q_hat_logged=qh, q_hat_target=qh)
                     for est in (DoublyRobust(**kw), SelfNormalizedDoublyRobust(**kw))]
-    explored, explored_rewarded = _exploration_results(s, cell, reward, min_requests, kw, unsupported,
-                                                       spread_of=data["reward"])
-    # each estimator's coefficient of a slot's reward and the rewards (DR, SNDR: the residuals
-    # of the reward model) whose spread its floor takes; DM reads no reward
+    spread = _spread(data["reward"])
+    explored, explored_rewarded = _exploration_results(s, cell, reward, min_requests, kw, unsupported, spread)
+    # each estimator's coefficients of the slots' rewards and the spread its floor takes (DR,
+    # SNDR: the reward model's residuals'); DM reads no reward
     w = data["p_target"] / data["p_log"]
-    residual = data["reward"] - qh
-    floor_terms = {"ips": (w / w.size, data["reward"]), "clipped_ips": (np.minimum(w, clip) / w.size, data["reward"]),
-                   "snips": (w / max(w.sum(), 1e-300), data["reward"]), "dr": (w / w.size, residual),
-                   "sndr": (w / max(w.sum(), 1e-300), residual)}
+    residual_spread = _spread(data["reward"] - qh)
+    floor_terms = {"ips": (w / w.size, spread), "clipped_ips": (np.minimum(w, clip) / w.size, spread),
+                   "snips": (w / max(w.sum(), 1e-300), spread), "dr": (w / w.size, residual_spread),
+                   "sndr": (w / max(w.sum(), 1e-300), residual_spread)}
     floors = [(res, std_error_floor(*floor_terms[res.estimator]) if res.estimator in floor_terms else math.nan)
               for res in results]
     # the share of the estimator's slots rewarded, times its weights' effective sample size:
@@ -446,8 +454,7 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
 
 def _with_curve_error(s: _Slots, cell: np.ndarray, reward: str, rows: list[dict], alpha: float) -> list[dict]:
     """The cell's corrected-reward rows with the delay curve's error bound added to their
-    standard errors (module docstring) and their intervals rebuilt: the bound adds
-    variance but no third moment, so the skewness shrinks by ``(se / se_with_bound)^3``."""
+    standard errors (module docstring), :func:`_widened`."""
     sup = cell[s.flags["has_support"][cell]]
     wy = s.values["p_target"][sup] / s.values["p_log"][sup] * s.values[reward][sup]
     total = float(wy.sum())
@@ -455,10 +462,7 @@ def _with_curve_error(s: _Slots, cell: np.ndarray, reward: str, rows: list[dict]
     out = []
     for row in rows:
         if rho > 0 and row["estimate"] != 0 and np.isfinite(row["estimate"]) and np.isfinite(row["std_error"]):
-            se = math.sqrt(row["std_error"] ** 2 + (row["estimate"] * rho) ** 2)
-            skew = row["skewness"] * (row["std_error"] / se) ** 3
-            lo, hi = skew_corrected_interval(row["estimate"], se, skew, alpha)
-            row = {**row, "std_error": se, "skewness": skew, "ci_low": lo, "ci_high": hi}
+            row = _widened(row, math.sqrt(row["std_error"] ** 2 + (row["estimate"] * rho) ** 2), alpha)
         out.append(row)
     return out
 
