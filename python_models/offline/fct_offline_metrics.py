@@ -13,6 +13,7 @@ from receval.warehouse import to_arrow
 def model(dbt, session):
     dbt.config(materialized="table")
     ranking_ks = dbt.config.get("ranking_ks")
+    production_model = dbt.config.get("production_model")  # its own line: dbt misses a get inside `or`
     curve, curve_reason = fit_overall_curve(
         to_arrow(dbt.ref("int_delayed__clicks")),
         window_hours=float(dbt.config.get("window_hours")),
@@ -20,7 +21,7 @@ def model(dbt, session):
     )
     return offline_metrics_table(
         to_arrow(dbt.ref("int_offline__scored_impressions")),
-        baseline_model=dbt.config.get("production_model") or None,
+        baseline_model=production_model or None,
         ks=[int(k) for k in ranking_ks],
         n_bins=int(dbt.config.get("ece_bins")),
         n_bootstrap=int(dbt.config.get("n_bootstrap")),

@@ -8,11 +8,13 @@ inside the engine holding the relation.
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def to_arrow(relation) -> pa.Table:
@@ -83,11 +85,40 @@ class ColumnReader:
             return int(self.relation.aggregate("count(*)").fetchall()[0][0])
         return int(self.relation.count())           # Spark
 
-    def read(self, columns) -> pa.Table:
-        """The named columns, as an Arrow table."""
+    def read(self, columns, where: tuple[str, list] | None = None) -> pa.Table:
+        """The named columns, as an Arrow table; with ``where = (column, values)``, only the
+        rows whose ``column`` holds one of ``values`` (dates, strings or integers). The
+        filter runs in the engine, so only those rows are ever materialised."""
         if isinstance(self.relation, pa.Table):
-            return self.relation.select(list(columns))
-        return to_arrow(self.relation.select(*columns))
+            table = self.relation
+            if where is not None:
+                col = table[where[0]]
+                table = table.filter(pc.is_in(col, value_set=pa.array(where[1], type=col.type)))
+            return table.select(list(columns))
+        relation = self.relation
+        if where is not None:  # DuckDB and Spark SQL read the same IN list
+            relation = relation.filter(f"{where[0]} IN ({', '.join(map(_sql_literal, where[1]))})")
+        return to_arrow(relation.select(*columns))
+
+    def counts(self, column: str) -> dict:
+        """The number of rows per value of ``column`` (a group-by in the engine)."""
+        if isinstance(self.relation, pa.Table):
+            counted = self.relation.group_by(column).aggregate([([], "count_all")])
+            return dict(zip(counted[column].to_pylist(), counted["count_all"].to_pylist()))
+        if hasattr(self.relation, "to_arrow_table"):  # DuckDB
+            return dict(self.relation.aggregate(f"{column}, count(*)", column).fetchall())
+        return {r[0]: r[1] for r in self.relation.groupBy(column).count().collect()}  # Spark
+
+
+def _sql_literal(value) -> str:
+    """A date, string or integer as a SQL literal both DuckDB and Spark parse."""
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    raise TypeError(f"cannot filter on a {type(value).__name__} value: {value!r}")
 
 
 ROW_IDS = ("event_id", "request_id", "user_id")

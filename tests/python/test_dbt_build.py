@@ -6,12 +6,14 @@ and broken-file tests build their own copies.
 """
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 
 import pandas as pd
 import pytest
 
-from dbt_runner import PATH_VARS, TINY_VARS, WITHOUT_TESTS, Warehouse
+from dbt_runner import PATH_VARS, PROJECT_DIR, TINY_VARS, WITHOUT_TESTS, Warehouse
 
 pytestmark = pytest.mark.dbt
 
@@ -61,6 +63,20 @@ def test_marts_are_published_as_parquet(tiny_warehouse):
     for table in ("fct_impression_labels", "dim_split_dates", "dim_items", "dim_users"):
         published = pd.read_parquet(tiny_warehouse.marts_path / f"{table}.parquet")
         assert len(published) == tiny_warehouse.query(f"select count(*) as n from {table}")["n"][0], table
+
+
+def test_every_config_a_python_model_reads_is_shipped_by_dbt(tiny_warehouse):
+    """dbt hands a Python model only the config keys of the `dbt.config.get` calls its
+    parser sees, and it does not see one inside `x or y`: offline_production_model was
+    silently ignored so. Every key a model reads must be in its compiled config_dict."""
+    compiled = tiny_warehouse.root / "target" / "compiled" / "receval" / "python_models"
+    sources = sorted((PROJECT_DIR / "python_models").rglob("*.py"))
+    for source in sources:
+        read = set(re.findall(r'dbt\.config\.get\("(\w+)"\)', source.read_text()))
+        code = (compiled / source.relative_to(PROJECT_DIR / "python_models")).read_text()
+        shipped = ast.literal_eval(re.search(r"^config_dict = (.*)$", code, re.M).group(1))
+        assert read <= shipped.keys(), f"{source.name}: dbt does not ship {read - shipped.keys()}"
+    assert len(sources) >= 25
 
 
 def test_second_build_gives_identical_marts(tiny_warehouse):

@@ -27,6 +27,27 @@ def test_column_reader_reads_named_columns_of_a_duckdb_relation_or_a_table():
         assert sorted(read.column("j").to_pylist()) == list(range(0, 2000, 2))
 
 
+def test_column_reader_reads_the_rows_of_some_values_and_counts_them_in_the_engine():
+    import datetime as dt
+
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create table t as select i, date '2026-10-01' + (i % 4)::int as day, "
+                "case when i % 3 = 0 then 'it''s' else 'b' end as k from range(100) r(i)")
+    days = [dt.date(2026, 10, 1) + dt.timedelta(days=d) for d in range(4)]
+    for source in (con.query("select * from t"), con.sql("select * from t").to_arrow_table()):
+        reader = ColumnReader(source)
+        assert reader.counts("day") == {d: 25 for d in days}
+        assert reader.counts("k") == {"it's": 34, "b": 66}
+        got = reader.read(["i"], ("day", days[1:3]))
+        assert sorted(got["i"].to_pylist()) == [i for i in range(100) if i % 4 in (1, 2)]
+        assert sorted(reader.read(["i"], ("k", ["it's"]))["i"].to_pylist()) == list(range(0, 100, 3))
+        assert sorted(reader.read(["i"], ("i", [3, 7]))["i"].to_pylist()) == [3, 7]
+        with pytest.raises(TypeError, match="cannot filter on a float"):
+            ColumnReader(con.query("select * from t")).read(["i"], ("i", [0.5]))
+
+
 def test_read_runs_the_preparation_in_duckdb_on_a_read_only_database(tmp_path):
     """An ibis preparation compiled to DuckDB's SQL and run over the relation itself: the
     rows of the named splits, nothing written to the (read-only) catalog."""

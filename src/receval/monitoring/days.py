@@ -20,7 +20,7 @@ import numpy as np
 
 from receval.monitoring.marts import _as_table
 
-__all__ = ["EPOCH", "WINDOW_COLUMNS", "Windows", "as_day_number", "dates", "day_numbers",
+__all__ = ["EPOCH", "WINDOW_COLUMNS", "Windows", "as_day_number", "dates", "day_batches", "day_numbers",
            "index_days", "reference_windows"]
 
 #: the columns of a windows table besides its day column
@@ -100,6 +100,23 @@ def reference_windows(windows: Any, day: str, d0: int, n_days: int, present: np.
         raise ValueError(f"`windows` has no row for {missing.size} day(s) of `rows`, the first {first}")
     return Windows(start, end, period)
 
+
+def day_batches(counts: dict, max_rows: int | None, what: str) -> list[list[dt.date]]:
+    """The days of ``counts`` (day -> rows, e.g. ``ColumnReader.counts``) in order, grouped
+    into runs of consecutive days of at most ``max_rows`` rows each (a larger day alone):
+    the reads of a mart that holds a few days at a time. One run of every day when
+    ``max_rows`` is None. A null day is an error naming ``what``."""
+    if None in counts:
+        raise ValueError(f"{what} holds {counts[None]} null value(s)")
+    batches: list[list[dt.date]] = []
+    rows = 0
+    for day in sorted(counts):
+        if not batches or (max_rows is not None and rows + counts[day] > max_rows):
+            batches.append([])
+            rows = 0
+        batches[-1].append(day)
+        rows += counts[day]
+    return batches
 
 
 def index_days(col: Any, what: str, windows: Any, day: str) -> tuple[int, np.ndarray, int, Windows]:

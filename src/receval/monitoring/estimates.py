@@ -65,7 +65,7 @@ no label-free method can see that before the labels arrive.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -73,8 +73,8 @@ from receval import _validation as v
 from receval.metrics.classification import grouped_roc_auc
 from receval.metrics.uncertainty import z_value
 from receval.models.calibration import METHODS, Calibrator, fit_calibrator, logit
-from receval.monitoring.days import dates, index_days
-from receval.monitoring.marts import _as_table, _stable_order, _string_codes
+from receval.monitoring.days import EPOCH, dates, day_batches, day_numbers, reference_windows
+from receval.monitoring.marts import _as_reader, _stable_order, _string_codes
 from receval.monitoring.performance import _check_eps, grouped_cbpe
 
 __all__ = ["ESTIMATE_STATUSES", "performance_estimate_schema", "performance_estimate_table"]
@@ -247,16 +247,12 @@ class _Maps:
     """The calibration maps of every model x day: fitted on the window's binned counts,
     cached per model and window (a fixed reference fits once per model and position)."""
 
-    def __init__(self, model: np.ndarray, day: np.ndarray, bucket: np.ndarray, x: np.ndarray,
-                 y: np.ndarray, n_days: int, n_buckets: int, width: float, method: str):
+    def __init__(self, bins: "_Bins", n_days: int, n_buckets: int, n_bins: int, method: str):
         self.n_days, self.method = n_days, method
-        b, n_bins = _logit_bins(x, width)
-        # bucket 0 pools every position: each mature row counts in its bucket and in 0
-        combo = np.concatenate([(model * n_buckets + bucket) * n_bins + b, model * n_buckets * n_bins + b])
-        idx, self.combos = _dense(combo, (n_buckets * (int(model.max()) + 1) if model.size else 0) * n_bins)
-        cell = idx * n_days + np.tile(day, 2)
+        idx, self.combos = _dense(bins.key, (int(bins.key.max()) + 1) if bins.key.size else 0)
+        cell = idx * n_days + bins.day
         self.rows, self.clicks, self.sum_x = (_window_sums(cell, self.combos.size, n_days, w)
-                                              for w in (None, np.tile(y, 2), np.tile(x, 2)))
+                                              for w in (bins.rows, bins.clicks, bins.sum_x))
         self.mk = self.combos // n_bins
         self.n_buckets = n_buckets
         self.cache: dict[tuple, dict] = {}
@@ -296,18 +292,13 @@ class _Recalibrations:
     segment value's intercept and slope on ``logit(map(score))`` fitted on its reference
     bins (:func:`_solve_recalibration`)."""
 
-    def __init__(self, model: np.ndarray, day: np.ndarray, bucket: np.ndarray, seg: np.ndarray,
-                 n_seg: int, x: np.ndarray, y: np.ndarray, n_days: int, n_buckets: int, width: float):
-        b, self.n_bins = _logit_bins(x, width)
-        self.n_seg, self.n_buckets = n_seg, n_buckets
-        n_models = int(model.max()) + 1 if model.size else 0
+    def __init__(self, bins: "_Bins", n_seg: int, n_days: int, n_buckets: int, n_bins: int):
+        self.n_bins, self.n_seg, self.n_buckets = n_bins, n_seg, n_buckets
         # model-major, then bucket: one model's bins are contiguous, and one bucket's inside it
-        idx, self.combos = _dense(((model * n_buckets + bucket) * n_seg + seg) * self.n_bins + b,
-                                  n_models * n_buckets * n_seg * self.n_bins)
-        cell = idx * n_days + day
-        self.rows = _window_sums(cell, self.combos.size, n_days, None)
-        self.sum_x = _window_sums(cell, self.combos.size, n_days, x)
-        self.clicks = _window_sums(cell, self.combos.size, n_days, y)
+        idx, self.combos = _dense(bins.key, (int(bins.key.max()) + 1) if bins.key.size else 0)
+        cell = idx * n_days + bins.day
+        self.rows, self.clicks, self.sum_x = (_window_sums(cell, self.combos.size, n_days, w)
+                                              for w in (bins.rows, bins.clicks, bins.sum_x))
         self.cache: dict[tuple, np.ndarray] = {}
 
     def solve(self, maps: _Maps, m: int, lo: int, hi: int) -> np.ndarray:
@@ -348,15 +339,168 @@ def _recalibrate(prob: np.ndarray, ab: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Bins(NamedTuple):
+    """Mature rows counted per key (the bins of :class:`_Maps` or :class:`_Recalibrations`)
+    and day: their rows, clicks and sum of logits; ``seg``: the segment value codes, while
+    the key of a segment type's bins still lacks them."""
+    key: np.ndarray
+    day: np.ndarray
+    rows: np.ndarray
+    clicks: np.ndarray
+    sum_x: np.ndarray
+    seg: np.ndarray | None = None
+
+    @classmethod
+    def of_rows(cls, key: np.ndarray, day: np.ndarray, x: np.ndarray, y: np.ndarray, span: int) -> "_Bins":
+        """Rows with ``day`` in ``[0, span)`` summed per distinct (key, day)."""
+        code, inv = np.unique(key * span + day, return_inverse=True)
+        return cls(code // span, code % span, np.bincount(inv).astype(np.float64), np.bincount(inv, weights=y),
+                   np.bincount(inv, weights=x))
+
+    @classmethod
+    def concat(cls, parts: list["_Bins"], keep) -> "_Bins":
+        """The parts' bins whose key ``keep`` accepts."""
+        joined = [np.concatenate(c) if c[0] is not None else None for c in zip(*parts)]
+        mask = keep(joined[0])
+        return cls(*(c[mask] if c is not None else None for c in joined))
+
+
+class _Batch(NamedTuple):
+    """One run of days' served rows with a score, as numpy."""
+    model: np.ndarray     # model codes (:meth:`_Batches.names`)
+    day: np.ndarray       # day numbers since 1970-01-01
+    bucket: np.ndarray    # position, clipped to 1 .. max_position
+    score: np.ndarray
+    mature: np.ndarray    # the click label is mature (and not null)
+    clicked: np.ndarray   # 1.0 / 0.0
+    segments: dict        # segment type -> value codes (:meth:`_Batches.names`)
+
+
+class _Batches:
+    """The served rows, read a run of days at a time (:func:`day_batches`), with model and
+    segment value codes that hold across the runs (numbered as they first appear)."""
+
+    def __init__(self, served: Any, segments: list[str], max_position: int, read_rows: int | None):
+        self.served, self.segments, self.max_position = served, segments, max_position
+        self.days = day_batches(served.counts(DAY), read_rows, f"`served` column `{DAY}`")
+        self.first = (self.days[0][0] - EPOCH).days if self.days else 0
+        self.span = ((self.days[-1][-1] - EPOCH).days - self.first + 1) if self.days else 0
+        self.codes: dict[str, dict[str, int]] = {c: {} for c in ["model_id", *segments]}
+        self._held: tuple | None = None
+
+    def names(self, column: str) -> Any:
+        import pyarrow as pa
+
+        return pa.array(list(self.codes[column]), pa.string())
+
+    def _codes(self, tab: Any, column: str) -> np.ndarray:
+        local, values = _string_codes(tab.column(column))
+        known = self.codes[column]
+        return np.array([known.setdefault(x, len(known)) for x in values.to_pylist()], dtype=np.int64)[local]
+
+    def _read(self, days: list) -> Any:
+        import pyarrow.compute as pc
+
+        if self._held is None or self._held[0] != days:
+            self._held = None   # let the last run go before reading the next
+            tab = self.served.read([*COLUMNS, *self.segments], (DAY, days))
+            self._held = (days, tab.filter(pc.is_valid(tab.column("score"))))
+        return self._held[1]
+
+    def rows(self, reverse: bool = False, drop: set = frozenset()):
+        """Each run's rows (those of the models in ``drop`` left out), as a :class:`_Batch`."""
+        import pyarrow.compute as pc
+
+        for days in (reversed(self.days) if reverse else self.days):
+            tab = self._read(days)
+            model = self._codes(tab, "model_id")
+            keep = ~np.isin(model, list(drop))
+            if not keep.any():
+                continue
+            yield _Batch(
+                model[keep], day_numbers(tab.column(DAY), f"`served` column `{DAY}`")[keep],
+                np.clip(_numpy(tab, "position", self.max_position), 1, self.max_position).astype(np.int64)[keep],
+                tab.column("score").to_numpy().astype(np.float64)[keep],
+                (_numpy(tab, "is_click_label_mature", False) & pc.is_valid(tab.column("is_clicked")).to_numpy())[keep],
+                _numpy(tab, "is_clicked", False).astype(np.float64)[keep],
+                {st: self._codes(tab, st)[keep] for st in self.segments})
+
+
+class _Counted(NamedTuple):
+    """What the first read of the served rows counts (:func:`_count_mature`)."""
+    d0: int                   # the first day with rows of a probability model
+    n_days: int               # the days from d0 to the last such day
+    n_bins: int               # logit bins
+    maps: _Bins               # keys (model x bucket (0: every position) x bin), days from d0
+    segments: dict            # segment type -> _Bins, keys (model x bucket x value x bin)
+    present: np.ndarray       # (n_days,) the day holds rows of a probability model
+    mature_days: np.ndarray   # (n_models * n_days,) the model x day holds mature rows
+    improbable: set           # codes of the models with a score outside [0, 1]
+
+
+def _count_mature(batches: _Batches, width: float) -> _Counted | None:
+    """The first read: every run's mature rows counted into the maps' and recalibrations'
+    logit bins per day (a model with a score outside [0, 1] on any day is dropped after);
+    None without a row of a probability model."""
+    n_buckets = batches.max_position + 1
+    maps: list[_Bins] = []
+    segs: dict[str, list[_Bins]] = {st: [] for st in batches.segments}
+    days: dict[int, set] = {}
+    improbable: set = set()
+    n_bins = _logit_bins(np.zeros(0), width)[1]
+    for b in batches.rows():
+        outside = np.unique(b.model[(b.score < 0) | (b.score > 1)])
+        improbable.update(outside.tolist())
+        for m in np.unique(b.model).tolist():
+            days.setdefault(m, set()).update(np.unique(b.day[b.model == m]).tolist())
+        keep = b.mature & ~np.isin(b.model, outside)
+        x, y, model, day = logit(b.score[keep]), b.clicked[keep], b.model[keep], b.day[keep] - batches.first
+        bins = _logit_bins(x, width)[0]
+        key = (model * n_buckets + b.bucket[keep]) * n_bins + bins
+        # bucket 0 pools every position: each mature row counts in its bucket and in 0
+        maps.append(_Bins.of_rows(np.concatenate([key, model * n_buckets * n_bins + bins]), np.tile(day, 2),
+                                  np.tile(x, 2), np.tile(y, 2), batches.span))
+        for st, parts in segs.items():
+            n_seg = len(batches.codes[st])
+            part = _Bins.of_rows(key * n_seg + b.segments[st][keep], day, x, y, batches.span)
+            parts.append(part._replace(key=part.key // n_seg, seg=part.key % n_seg))
+    good = [m for m in days if m not in improbable]
+    if not good:
+        return None
+    first, last = min(min(days[m]) for m in good), max(max(days[m]) for m in good)
+    n_days, shift = last - first + 1, first - batches.first
+    n_models = len(batches.codes["model_id"])
+    bad = np.array(sorted(improbable), dtype=np.int64)
+
+    def probable(key):  # an improbable model's days may lie outside d0 .. d0 + n_days
+        return ~np.isin(key // (n_buckets * n_bins), bad)
+
+    maps_bins = _Bins.concat(maps, probable)
+    maps_bins = maps_bins._replace(day=maps_bins.day - shift)
+    seg_bins = {}
+    for st, parts in segs.items():
+        sb = _Bins.concat(parts, probable)
+        n_seg = len(batches.codes[st])
+        seg_bins[st] = sb._replace(key=((sb.key // n_bins) * n_seg + sb.seg) * n_bins + sb.key % n_bins,
+                                   day=sb.day - shift, seg=None)
+    present = np.zeros(n_days, dtype=bool)
+    for m in good:
+        present[np.array(sorted(days[m])) - first] = True
+    pooled = maps_bins.key // n_bins % n_buckets == 0
+    mature_days = np.bincount((maps_bins.key[pooled] // (n_buckets * n_bins)) * n_days + maps_bins.day[pooled],
+                              minlength=n_models * n_days) > 0
+    return _Counted(first, n_days, n_bins, maps_bins, seg_bins, present, mature_days, improbable)
+
+
 def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[str] = (),
                                calibration: str = "platt", max_position: int = 10,
                                logit_bin_width: float = 0.02, alpha: float = 0.05,
-                               eps: float | None = None) -> Any:
+                               eps: float | None = None, read_rows: int | None = None) -> Any:
     """CBPE of every serving model on every day and segment, next to the realised figures.
 
     Parameters
     ----------
-    served : pyarrow.Table or pandas.DataFrame
+    served : pyarrow.Table, pandas.DataFrame or receval.warehouse.ColumnReader
         One row per served impression (``int_monitoring__served_impressions``):
         ``model_id``, ``impression_date``, ``position``, ``score`` (served; null rows are
         dropped), ``is_clicked``, ``is_click_label_mature`` and the ``segments`` columns.
@@ -380,6 +524,10 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
     eps : float, optional
         Clipping of the probabilities in the log-losses (default machine epsilon, as
         :func:`receval.metrics.classification.log_loss`).
+    read_rows : int, optional
+        Var ``monitoring_read_rows``: the most served rows held at once. The rows are read
+        twice, a run of consecutive days at a time (a larger day alone): first to count the
+        mature rows into the maps' bins, then to estimate each day. None: every day at once.
 
     Returns
     -------
@@ -405,74 +553,69 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
     import pyarrow.compute as pc
 
     schema = performance_estimate_schema()
-    tab = _as_table(served, "served")
-    segments, max_position, width = _check(tab, segments, calibration, max_position, logit_bin_width)
+    served = _as_reader(served, "served")
+    segments, max_position, width = _check(served, segments, calibration, max_position, logit_bin_width)
     alpha, eps = v.check_alpha(alpha), _check_eps(eps)
-    tab = tab.filter(pc.is_valid(tab.column("score")))
-    if tab.num_rows:
-        ok = pc.and_(pc.greater_equal(tab.column("score"), 0.0), pc.less_equal(tab.column("score"), 1.0))
-        bad = pc.unique(tab.filter(pc.invert(ok)).column("model_id"))
-        tab = tab.filter(pc.invert(pc.is_in(tab.column("model_id"), bad)))
-    if tab.num_rows == 0:
+    if read_rows is not None:
+        read_rows = v.check_int(read_rows, "read_rows", minimum=1)
+    batches = _Batches(served, segments, max_position, read_rows)
+    counted = _count_mature(batches, width)
+    if counted is None:
         return schema.empty_table()
-
-    model, model_names = _string_codes(tab.column("model_id"))
-    n_models = len(model_names)
-    d0, day, n_days, win = index_days(tab.column(DAY), f"`served` column `{DAY}`", windows, DAY)
-    score = tab.column("score").to_numpy().astype(np.float64)
-    bucket = np.clip(_numpy(tab, "position", max_position), 1, max_position).astype(np.int64)
-    mature = _numpy(tab, "is_click_label_mature", False) & pc.is_valid(tab.column("is_clicked")).to_numpy()
-    clicked = _numpy(tab, "is_clicked", False).astype(np.float64)
-
-    # maps per model x day x position bucket, applied to the served rows
-    maps = _Maps(model[mature], day[mature], bucket[mature], logit(score[mature]), clicked[mature],
-                 n_days, max_position + 1, width, calibration)
+    d0, n_days = counted.d0, counted.n_days
+    model_names = batches.names("model_id")
+    n_models, n_buckets = len(model_names), max_position + 1
+    win = reference_windows(windows, DAY, d0, n_days, counted.present)
+    maps = _Maps(counted.maps, n_days, n_buckets, counted.n_bins, calibration)
+    recalibrations = {st: _Recalibrations(counted.segments[st], len(batches.names(st)), n_days, n_buckets,
+                                          counted.n_bins) for st in segments}
     lo_day = np.clip(win.start, 0, n_days)
     hi_day = np.clip(win.end, -1, n_days - 1)
-    md = model * n_days + day
-    has = np.zeros((n_models, n_days + 1), dtype=np.int64)
-    np.cumsum(np.bincount(md[mature], minlength=n_models * n_days).reshape(n_models, n_days) > 0,
-              axis=1, out=has[:, 1:])
-    cell, cells = _dense(md * (max_position + 1) + bucket, n_models * n_days * (max_position + 1))
-    order = _stable_order(cell, cells.size)
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=cells.size))])
-    prob = np.full(score.size, np.nan)
     n_md = n_models * n_days
+    has = np.zeros((n_models, n_days + 1), dtype=np.int64)  # days with mature rows, cumulated
+    np.cumsum(counted.mature_days.reshape(n_models, n_days), axis=1, out=has[:, 1:])
     ref_rows, ref_clicks = np.zeros(n_md, dtype=np.int64), np.zeros(n_md, dtype=np.int64)
     ref_days = np.zeros(n_md, dtype=np.int64)
-    cell_md = cells // (max_position + 1)
-    for u in np.unique(cell_md):
-        m, t = divmod(int(u), n_days)
-        lo, hi = int(lo_day[t]), int(hi_day[t])
-        if lo > hi:
-            continue
-        first, last = np.searchsorted(cell_md, [u, u + 1])
-        fitted, ref_rows[u], ref_clicks[u] = maps.fit(m, lo, hi, cells[first:last] % (max_position + 1))
-        ref_days[u] = has[m, hi + 1] - has[m, lo]
-        for j in range(first, last):
-            cal = fitted[int(cells[j] % (max_position + 1))]
-            if cal is not None:
-                rows = order[bounds[j]:bounds[j + 1]]
-                prob[rows] = cal.apply(score[rows])
+    ab = {st: np.tile([0.0, 1.0], (n_md, len(batches.names(st)), 1)) for st in segments}
 
-    # per segment type: each value's recalibration (intercept, slope) on the window's rows
-    score_order = np.argsort(score)
-    parts = [_segment_rows(0, "all", pa.array(["all"], pa.string()), np.zeros(score.size, dtype=np.int64),
-                           np.tile([0.0, 1.0], (n_md, 1, 1)), md, score, score_order, prob, mature, clicked,
-                           alpha, eps)]
-    x_mature = logit(score[mature])
-    for st_rank, seg_type in enumerate(segments, start=1):
-        seg, names = _string_codes(tab.column(seg_type))
-        recalibrations = _Recalibrations(model[mature], day[mature], bucket[mature], seg[mature], len(names),
-                                         x_mature, clicked[mature], n_days, max_position + 1, width)
-        ab = np.tile([0.0, 1.0], (n_md, len(names), 1))
+    parts = []
+    for b in batches.rows(reverse=True, drop=counted.improbable):  # the last batch read is still held
+        md = b.model * n_days + (b.day - d0)
+        # maps per model x day x position bucket, applied to the served rows
+        cell, cells = _dense(md * n_buckets + b.bucket, n_md * n_buckets)
+        order = _stable_order(cell, cells.size)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=cells.size))])
+        prob = np.full(b.score.size, np.nan)
+        cell_md = cells // n_buckets
         for u in np.unique(cell_md):
             m, t = divmod(int(u), n_days)
             lo, hi = int(lo_day[t]), int(hi_day[t])
-            if lo <= hi:
-                ab[u] = recalibrations.solve(maps, m, lo, hi)
-        parts.append(_segment_rows(st_rank, seg_type, names, seg, ab, md, score, score_order,
-                                   _recalibrate(prob, ab[md, seg]), mature, clicked, alpha, eps))
+            if lo > hi:
+                continue
+            first, last = np.searchsorted(cell_md, [u, u + 1])
+            fitted, ref_rows[u], ref_clicks[u] = maps.fit(m, lo, hi, cells[first:last] % n_buckets)
+            ref_days[u] = has[m, hi + 1] - has[m, lo]
+            for j in range(first, last):
+                cal = fitted[int(cells[j] % n_buckets)]
+                if cal is not None:
+                    rows = order[bounds[j]:bounds[j + 1]]
+                    prob[rows] = cal.apply(b.score[rows])
+
+        # per segment type: each value's recalibration (intercept, slope) on the window's rows
+        score_order = np.argsort(b.score)
+        parts.append(_segment_rows(0, "all", pa.array(["all"], pa.string()), np.zeros(b.score.size, dtype=np.int64),
+                                   np.tile([0.0, 1.0], (n_md, 1, 1)), md, b.score, score_order, prob, b.mature,
+                                   b.clicked, alpha, eps))
+        for st_rank, seg_type in enumerate(segments, start=1):
+            for u in np.unique(cell_md):
+                m, t = divmod(int(u), n_days)
+                lo, hi = int(lo_day[t]), int(hi_day[t])
+                if lo <= hi:
+                    ab[seg_type][u] = recalibrations[seg_type].solve(maps, m, lo, hi)
+            seg = b.segments[seg_type]
+            parts.append(_segment_rows(st_rank, seg_type, batches.names(seg_type), seg, ab[seg_type], md, b.score,
+                                       score_order, _recalibrate(prob, ab[seg_type][md, seg]), b.mature, b.clicked,
+                                       alpha, eps))
     out = pa.concat_tables(parts)
     key = out.column("_md").to_numpy()
     m_of, t_of = key // n_days, key % n_days
@@ -485,7 +628,7 @@ def performance_estimate_table(served: Any, windows: Any, *, segments: Sequence[
     status = [("estimated" if h else "no_estimate") if p == "analysis" else p for h, p in zip(has_map, period)]
     n = out.num_rows
     cols = {
-        "model_id": model_names.take(pa.array(m_of)).cast(pa.string()),
+        "model_id": model_names.take(pa.array(m_of)),
         DAY: dates(d0 + t_of),
         "period": pa.array(period, pa.string()),
         "status": pa.array(status, pa.string()),

@@ -17,9 +17,8 @@ import numpy as np
 from receval import _validation as v
 from receval.monitoring.days import EPOCH, day_numbers
 from receval.monitoring.drift import KINDS
-from receval.monitoring.marts import _as_table
+from receval.monitoring.marts import _as_reader, _as_table
 from receval.monitoring.rolling import rolling_drift_schema, rolling_drift_table
-from receval.warehouse import ColumnReader
 
 __all__ = ["feature_drift_mart", "feature_drift_mart_schema"]
 
@@ -67,12 +66,6 @@ def _feature_specs(spec: Any, arg: str) -> dict[str, tuple[str, int]]:
             raise ValueError(f"var {var}: feature {name!r} is listed twice")
         out[name] = (kind, int(window))
     return out
-
-
-def _reader(rows: Any, name: str) -> ColumnReader:
-    if isinstance(rows, ColumnReader):
-        return rows
-    return ColumnReader(_as_table(rows, name))
 
 
 def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: Any,
@@ -131,7 +124,7 @@ def feature_drift_mart(warehouse: Any, served: Any, windows: Any, *, features: A
     schema = feature_drift_mart_schema()
     win = _as_table(windows, "windows")
     segments = list(segments or [])
-    readers = {"warehouse": _reader(warehouse, "warehouse"), "served": _reader(served, "served")}
+    readers = {"warehouse": _as_reader(warehouse, "warehouse"), "served": _as_reader(served, "served")}
     specs = {source: _feature_specs({"features": features, "served_features": served_features}[arg], arg)
              for source, (_, arg) in SOURCES.items()}
     if read_values is not None:

@@ -71,6 +71,14 @@ def _as_table(x: Any, name: str) -> Any:
     raise ValueError(f"`{name}` must be a pyarrow Table or a pandas DataFrame, got {type(x).__name__}")
 
 
+def _as_reader(x: Any, name: str) -> Any:
+    """``x`` as a :class:`~receval.warehouse.ColumnReader` (a table or frame is wrapped):
+    what a mart reads a few columns or days at a time."""
+    from receval.warehouse import ColumnReader
+
+    return x if isinstance(x, ColumnReader) else ColumnReader(_as_table(x, name))
+
+
 def _column_codes(columns: Sequence[Any]) -> tuple[np.ndarray, int]:
     """Dense codes of the rows' combined values over the given Arrow columns (all of
     one length; nulls are a value of their own): ``(codes, n_distinct)``."""

@@ -34,6 +34,10 @@ segment and hour): the default world judges ~7,000 cells over its window, and at
 ``alpha`` each the AUC alone fired ~75 times before its drift. A cell with fewer than
 ``min_class_count`` positives (or negatives, for the AUC) is not judged (``no_data``):
 with a handful of positives the DeLong and delta-method variances are far too small.
+
+Every cell lies within one day, so the impressions are read a run of days at a time (var
+``monitoring_read_rows``): the large preset's 51M served rows at once took more than
+22 GiB.
 """
 from __future__ import annotations
 
@@ -47,7 +51,8 @@ import pyarrow.compute as pc
 from receval import _validation as v
 from receval.metrics.classification import grouped_roc_auc
 from receval.metrics.uncertainty import z_value
-from receval.monitoring.marts import _as_table, _string_codes
+from receval.monitoring.days import day_batches
+from receval.monitoring.marts import _as_reader, _as_table, _string_codes
 
 __all__ = ["ONLINE_AUC_SCHEMA", "LABELS", "online_auc_table"]
 
@@ -58,6 +63,9 @@ _COLUMNS = ("request_id", "model_id", "impression_ts", "impression_date", "score
 _WINDOW_COLUMNS = ("impression_date", "reference_start_date", "reference_end_date", "period")
 _EPS = float(np.finfo(np.float64).eps)  # log-loss clipping, as metrics.classification.log_loss
 _HOUR_US = 3_600_000_000
+#: the cell columns that need probabilities (null for a model whose scores leave [0, 1])
+_PROBABILITY_COLUMNS = ["log_loss", "log_loss_std_error", "calibration_ratio", "calibration_std_error",
+                        "score_sum"]
 
 ONLINE_AUC_SCHEMA = pa.schema([
     pa.field("model_id", pa.string(), nullable=False),
@@ -115,12 +123,13 @@ _FAMILY = ["model_id", "grain", "impression_date"]
 
 def online_auc_table(impressions: Any, windows: Any, *, segments: Sequence[str] = (),
                      alpha: float = 0.05, auc_drop: float = 0.02,
-                     calibration_tolerance: float = 0.2, min_class_count: int = 30) -> pa.Table:
+                     calibration_tolerance: float = 0.2, min_class_count: int = 30,
+                     read_rows: int | None = None) -> pa.Table:
     """The rows of ``fct_online_auc`` (schema :data:`ONLINE_AUC_SCHEMA`).
 
     Parameters
     ----------
-    impressions : pyarrow Table or DataFrame
+    impressions : pyarrow Table, DataFrame or receval.warehouse.ColumnReader
         One row per served impression (int_monitoring__served_impressions): request_id,
         model_id, impression_ts, impression_date, score (null rows are left out: a log
         without served scores gives an empty table), the label and maturity columns of
@@ -140,37 +149,53 @@ def online_auc_table(impressions: Any, windows: Any, *, segments: Sequence[str] 
         A cell's AUC is judged with at least this many positives and negatives, its
         calibration with this many positives (else status no_data): below it the DeLong
         and delta-method variances are unreliable.
+    read_rows : int, optional
+        Var ``monitoring_read_rows``: the most impressions held at once. The rows are read
+        a run of consecutive days at a time (a larger day alone); every cell lies within a
+        day, so the cells do not depend on it. None reads every day at once.
     """
     alpha = v.check_alpha(alpha)
     auc_drop = v.check_positive(auc_drop, "auc_drop", allow_zero=True)
     calibration_tolerance = v.check_positive(calibration_tolerance, "calibration_tolerance", allow_zero=True)
     min_class_count = v.check_int(min_class_count, "min_class_count", minimum=1)
+    if read_rows is not None:
+        read_rows = v.check_int(read_rows, "read_rows", minimum=1)
     segments = list(segments)
-    impressions = _as_table(impressions, "impressions")
+    impressions = _as_reader(impressions, "impressions")
     windows = _as_table(windows, "windows")
-    label_columns = [c for pair in LABELS.values() for c in pair]
-    _require(impressions, "impressions", [*_COLUMNS, *label_columns, *segments])
-    _require(windows, "windows", _WINDOW_COLUMNS)
+    columns = [*_COLUMNS, *(c for pair in LABELS.values() for c in pair), *segments]
+    _require(impressions.column_names, "impressions", columns)
+    _require(windows.column_names, "windows", _WINDOW_COLUMNS)
     if "all" in segments:
         raise ValueError("monitoring_prediction_segments: 'all' is the segment_type of the whole "
                          "population; it cannot name a column")
-    impressions = impressions.filter(pc.is_valid(impressions["score"]))
-    if impressions.num_rows == 0:
+    day_cells, hour_cells, improbable = [], [], set()
+    for days in day_batches(impressions.counts("impression_date"), read_rows,
+                            "impressions column `impression_date`"):
+        batch = impressions.read(columns, ("impression_date", days))
+        batch = batch.filter(pc.is_valid(batch["score"]))
+        if batch.num_rows == 0:
+            continue
+        rows = _Rows(batch, segments)
+        improbable |= rows.improbable
+        day_cells += [rows.cells(label, "day", st) for label in LABELS for st in ["all", *segments]]
+        # the hours of the last day with scores: the last non-empty batch's
+        hour_cells = [rows.cells(label, "hour", st) for label in LABELS for st in ["all", *segments]]
+    if not day_cells:
         return ONLINE_AUC_SCHEMA.empty_table()
-    rows = _Rows(impressions, segments)
-    cells = pd.concat([rows.cells(label, grain, st)
-                       for label in LABELS for grain in ("day", "hour") for st in ["all", *segments]],
-                      ignore_index=True)
+    cells = pd.concat(day_cells + hour_cells, ignore_index=True)
+    # a model with a score outside [0, 1] on any day has no log-loss or calibration on any
+    cells.loc[cells["model_id"].isin(improbable), _PROBABILITY_COLUMNS] = np.nan
     cells = _with_reference(cells, windows.to_pandas())
     cells = _with_status(cells, alpha, auc_drop, calibration_tolerance, min_class_count)
     return pa.Table.from_pandas(cells[ONLINE_AUC_SCHEMA.names], schema=ONLINE_AUC_SCHEMA,
                                 preserve_index=False)
 
 
-def _require(table: pa.Table, name: str, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in table.column_names]
+def _require(have: Sequence[str], name: str, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in have]
     if missing:
-        raise ValueError(f"`{name}` lacks column(s) {missing}; it has {table.column_names}")
+        raise ValueError(f"`{name}` lacks column(s) {missing}; it has {list(have)}")
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +231,7 @@ class _Rows:
         # log-loss and calibration only for models whose every served score is a probability
         outside = np.bincount(self.model, weights=(self.score < 0) | (self.score > 1), minlength=n_models)
         self.probability = (outside == 0)[self.model]
+        self.improbable = set(self.models[outside > 0])
         self.segments = {"all": (np.zeros(table.num_rows, dtype=np.int64), np.array(["all"], dtype=object))}
         self.segments.update({s: _codes(table[s]) for s in segments})
         self.labels = {name: (_flag(table[y]), _flag(table[mature])) for name, (y, mature) in LABELS.items()}

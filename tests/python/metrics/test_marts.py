@@ -82,3 +82,38 @@ def test_without_the_mature_only_rule_the_standard_metrics_use_every_row():
     assert overall.loc["observed_rate", "value"] == pytest.approx(4 / 12)
     assert overall.loc["conversion_rate_corrected", "reason"] == "no curve"
     assert overall.loc["conversion_rate_naive", "value"] == pytest.approx(4 / 12)
+
+
+def test_reliability_bins_read_a_model_at_a_time_equal_the_table_and_the_hand_counts():
+    import duckdb
+
+    from receval.metrics.marts import REASON_NOT_PROB, reliability_bins_table
+    from receval.warehouse import ColumnReader
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for model, scale in (("a", 1.0), ("pop", 40.0)):
+        for split in ("test", "train"):
+            for task in ("click", "conversion"):
+                p = rng.uniform(0, 1, 400)
+                frames.append(pd.DataFrame({
+                    "model_id": model, "task": task, "split": split, "score": p * scale,
+                    "label": (rng.random(p.size) < p).astype(np.int32),
+                    "is_label_mature": (rng.random(p.size) < 0.7) if task == "conversion" else True}))
+    frame = pd.concat(frames, ignore_index=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    whole = reliability_bins_table(table, n_bins=5).to_pandas()
+    got = reliability_bins_table(ColumnReader(duckdb.connect().from_arrow(table)), n_bins=5).to_pandas()
+    pd.testing.assert_frame_equal(got, whole, rtol=1e-12)
+    # by hand: equal-width bins of model a; conversions on mature rows only
+    for task, mature_only in (("click", False), ("conversion", True)):
+        rows = frame[(frame.model_id == "a") & (frame.task == task) & (frame.split == "test")]
+        rows = rows[rows.is_label_mature] if mature_only else rows
+        b = np.minimum(np.floor(rows.score * 5).astype(int), 4)
+        cell = whole[(whole.model_id == "a") & (whole.task == task) & (whole.split == "test")
+                     & (whole.strategy == "uniform")]
+        assert cell.n.tolist() == np.bincount(b, minlength=5).tolist()
+        assert cell.n_positive.tolist() == np.bincount(b, weights=rows.label, minlength=5).astype(int).tolist()
+        assert cell.mean_predicted.to_numpy() == pytest.approx(rows.groupby(b).score.mean().to_numpy(), rel=1e-12)
+    pop = whole[whole.model_id == "pop"]
+    assert len(pop) == 2 * 2 * 2 and (pop.bin == -1).all() and (pop.reason == REASON_NOT_PROB).all()

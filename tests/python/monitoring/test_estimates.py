@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 import statsmodels.api as sm
@@ -248,6 +249,35 @@ def test_realised_log_loss_equals_sklearn():
         assert r.realised_log_loss == pytest.approx(log_loss(day.is_clicked, p), rel=1e-9)
         assert r.expected_auc == pytest.approx(expected_roc_auc(p, day.score.to_numpy()), abs=1e-9)
         assert r.expected_click_rate == pytest.approx(p.mean(), abs=1e-9)
+
+
+def test_reading_a_run_of_days_at_a_time_gives_the_same_mart():
+    """Read from DuckDB a day, three days or every day at a time: the same rows. The fixed
+    reference (days 0-4) spans runs; model n leaves [0, 1] on day 6 only, so it is left out
+    on every day (and on day 9, which no other model has); model k starts on day 3; device c first appears on day 7, and a null
+    device is 'unknown'."""
+    import duckdb
+
+    from receval.warehouse import ColumnReader
+
+    served, windows = synthetic_world(seed=11, n_days=9, reference_days=5, rows_per_day=600)
+    rows = served.to_pandas()
+    rows.loc[(rows.impression_date >= D0 + dt.timedelta(days=7)) & (rows.index % 5 == 0), "device"] = "c"
+    rows.loc[rows.index % 97 == 0, "device"] = None
+    n = pd.concat([rows, rows[rows.impression_date == D0].assign(impression_date=D0 + dt.timedelta(days=9))],
+                  ignore_index=True).assign(model_id="n")
+    n.loc[(n.impression_date == D0 + dt.timedelta(days=6)).idxmax(), "score"] = 1.5
+    k = rows[rows.impression_date >= D0 + dt.timedelta(days=3)].assign(model_id="k")
+    k["score"] = np.clip(k.score * 0.9 + 0.05, 0, 1)
+    table = pa.Table.from_pandas(pd.concat([rows, n, k], ignore_index=True), preserve_index=False)
+    whole = performance_estimate_table(table, windows, segments=["device"]).to_pandas()
+    assert set(whole.model_id) == {"m", "k"} and "c" in set(whole.segment) and "unknown" in set(whole.segment)
+    assert whole.loc[whole.model_id == "k", "impression_date"].min() == D0 + dt.timedelta(days=3)
+    relation = duckdb.connect().from_arrow(table)
+    for read_rows in (1, 3 * 3 * 600, None):
+        got = performance_estimate_table(ColumnReader(relation), windows, segments=["device"],
+                                         read_rows=read_rows).to_pandas()
+        pd.testing.assert_frame_equal(got, whole, rtol=1e-12)
 
 
 def test_skipped_models_empty_inputs_and_errors():

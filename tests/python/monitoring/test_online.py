@@ -266,6 +266,46 @@ def test_without_scores_the_table_is_empty_with_its_schema(frame):
     assert online_auc_table(frame.iloc[:0], windows_frame(), segments=["device"]).schema == ONLINE_AUC_SCHEMA
 
 
+@pytest.mark.parametrize("scoreless_last_day", [False, True])
+def test_reading_a_run_of_days_at_a_time_gives_the_same_mart(frame, scoreless_last_day):
+    """Read from DuckDB a day, two days or every day at a time: the same cells. Model c
+    leaves [0, 1] on day 2 only, so it has no log-loss or calibration on any day; without
+    scores on the last day, the hours are those of the day before it."""
+    import duckdb
+
+    from receval.warehouse import ColumnReader
+
+    f = frame.copy()
+    f.loc[f.index[(f.model_id == "c") & (f.impression_date == DAY0 + dt.timedelta(days=2))][0], "score"] = 1.5
+    if scoreless_last_day:
+        f.loc[f.impression_date == DAY0 + dt.timedelta(days=3), "score"] = np.nan
+    windows = windows_frame()
+    kw = dict(segments=["device", "item_category"], min_class_count=5)
+    whole = online_auc_table(pa.Table.from_pandas(f), windows, **kw).to_pandas()
+    assert whole[whole.model_id == "c"][["log_loss", "calibration_ratio"]].isna().all().all()
+    last = DAY0 + dt.timedelta(days=2 if scoreless_last_day else 3)
+    assert set(whole.loc[whole.grain == "hour", "impression_date"]) == {last}
+    relation = duckdb.connect().from_arrow(pa.Table.from_pandas(f))
+    two_days = int((f.impression_date <= DAY0 + dt.timedelta(days=1)).sum())
+    key = ["model_id", "label", "grain", "impression_date", "hour_start", "segment_type", "segment"]
+    for read_rows in (1, two_days, None):
+        got = online_auc_table(ColumnReader(relation), windows, read_rows=read_rows, **kw).to_pandas()
+        pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True),
+                                      whole.sort_values(key, ignore_index=True), rtol=1e-12)
+
+
+def test_day_batches_are_runs_of_consecutive_days_up_to_the_row_limit():
+    from receval.monitoring.days import day_batches
+
+    counts = {DAY0 + dt.timedelta(days=d): n for d, n in enumerate([3, 4, 9, 1, 2])}
+    days = sorted(counts)
+    assert day_batches(counts, 7, "x") == [days[:2], days[2:3], days[3:]]
+    assert day_batches(counts, None, "x") == [days]
+    assert day_batches(counts, 1, "x") == [[d] for d in days]
+    with pytest.raises(ValueError, match="x holds 2 null value"):
+        day_batches({**counts, None: 2}, 7, "x")
+
+
 def test_input_errors(frame):
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['surface'\]"):
         online_auc_table(frame, windows_frame(), segments=["surface"])
