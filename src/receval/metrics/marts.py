@@ -441,7 +441,7 @@ def reliability_bins_table(scored: Any, *, n_bins: int = 10,
 
     ``scored``: ``int_offline__scored_impressions``, an Arrow table or a
     :class:`~receval.warehouse.ColumnReader`, read one model at a time and only the columns
-    used (the large preset's 88M scored rows, read whole into pandas, took the dbt process
+    used (the large preset's 86M scored rows, read whole into pandas, took the dbt process
     past 16 GiB with the marts beside it).
     Every bin of the equal-width strategy is kept (empty bins have n = 0 and null means).
     A model whose scores are not probabilities gets one row per (task, split, strategy)
