@@ -7,7 +7,7 @@ docs/offline_metrics.md and docs/delayed_feedback.md.
 """
 from receval.delayed.corrections import fit_overall_curve
 from receval.metrics.marts import offline_metrics_table
-from receval.warehouse import to_arrow
+from receval.warehouse import ColumnReader, to_arrow
 
 
 def model(dbt, session):
@@ -20,7 +20,7 @@ def model(dbt, session):
         alpha=float(dbt.config.get("alpha")),
     )
     return offline_metrics_table(
-        to_arrow(dbt.ref("int_offline__scored_impressions")),
+        ColumnReader(dbt.ref("int_offline__scored_impressions")),
         baseline_model=production_model or None,
         ks=[int(k) for k in ranking_ks],
         n_bins=int(dbt.config.get("ece_bins")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -85,20 +85,19 @@ class ColumnReader:
             return int(self.relation.aggregate("count(*)").fetchall()[0][0])
         return int(self.relation.count())           # Spark
 
-    def read(self, columns, where: tuple[str, list] | None = None) -> pa.Table:
-        """The named columns, as an Arrow table; with ``where = (column, values)``, only the
-        rows whose ``column`` holds one of ``values`` (dates, strings or integers). The
-        filter runs in the engine, so only those rows are ever materialised."""
-        if isinstance(self.relation, pa.Table):
-            table = self.relation
-            if where is not None:
-                col = table[where[0]]
-                table = table.filter(pc.is_in(col, value_set=pa.array(where[1], type=col.type)))
-            return table.select(list(columns))
-        relation = self.relation
-        if where is not None:  # DuckDB and Spark SQL read the same IN list
-            relation = relation.filter(f"{where[0]} IN ({', '.join(map(_sql_literal, where[1]))})")
-        return to_arrow(relation.select(*columns))
+    def read(self, columns, where: Sequence[tuple[str, list]] = ()) -> pa.Table:
+        """The named columns, as an Arrow table; with ``where``, pairs ``(column, values)``,
+        only the rows whose every such column holds one of its values (dates, strings or
+        integers). The filter runs in the engine: only those rows are ever materialised."""
+        return self._where(where).select(list(columns)) if isinstance(self.relation, pa.Table) \
+            else to_arrow(self._where(where).select(*columns))
+
+    def distinct(self, columns, where: Sequence[tuple[str, list]] = ()) -> pa.Table:
+        """The distinct rows of the named columns (among the rows ``where`` keeps)."""
+        kept = self._where(where)
+        if isinstance(kept, pa.Table):
+            return kept.group_by(list(columns)).aggregate([])
+        return to_arrow(kept.select(*columns).distinct())
 
     def counts(self, column: str) -> dict:
         """The number of rows per value of ``column`` (a group-by in the engine)."""
@@ -108,6 +107,16 @@ class ColumnReader:
         if hasattr(self.relation, "to_arrow_table"):  # DuckDB
             return dict(self.relation.aggregate(f"{column}, count(*)", column).fetchall())
         return {r[0]: r[1] for r in self.relation.groupBy(column).count().collect()}  # Spark
+
+    def _where(self, where: Sequence[tuple[str, list]]):
+        kept = self.relation
+        for column, values in where:
+            if isinstance(kept, pa.Table):
+                col = kept[column]
+                kept = kept.filter(pc.is_in(col, value_set=pa.array(values, type=col.type)))
+            else:  # DuckDB and Spark SQL read the same IN list
+                kept = kept.filter(f"{column} IN ({', '.join(map(_sql_literal, values))})")
+        return kept
 
 
 def _sql_literal(value) -> str:

@@ -40,12 +40,17 @@ def test_column_reader_reads_the_rows_of_some_values_and_counts_them_in_the_engi
         reader = ColumnReader(source)
         assert reader.counts("day") == {d: 25 for d in days}
         assert reader.counts("k") == {"it's": 34, "b": 66}
-        got = reader.read(["i"], ("day", days[1:3]))
+        got = reader.read(["i"], [("day", days[1:3])])
         assert sorted(got["i"].to_pylist()) == [i for i in range(100) if i % 4 in (1, 2)]
-        assert sorted(reader.read(["i"], ("k", ["it's"]))["i"].to_pylist()) == list(range(0, 100, 3))
-        assert sorted(reader.read(["i"], ("i", [3, 7]))["i"].to_pylist()) == [3, 7]
+        assert sorted(reader.read(["i"], [("k", ["it's"])])["i"].to_pylist()) == list(range(0, 100, 3))
+        assert sorted(reader.read(["i"], [("i", [3, 7])])["i"].to_pylist()) == [3, 7]
+        both = reader.read(["i"], [("day", days[:1]), ("k", ["it's"])])
+        assert sorted(both["i"].to_pylist()) == [i for i in range(100) if i % 12 == 0]
+        pairs = reader.distinct(["day", "k"], [("day", days[:2])])
+        assert sorted(pairs.select(["day", "k"]).to_pylist(), key=str) == sorted(
+            [{"day": d, "k": k} for d in days[:2] for k in ("b", "it's")], key=str)
         with pytest.raises(TypeError, match="cannot filter on a float"):
-            ColumnReader(con.query("select * from t")).read(["i"], ("i", [0.5]))
+            ColumnReader(con.query("select * from t")).read(["i"], [("i", [0.5])])
 
 
 def test_read_runs_the_preparation_in_duckdb_on_a_read_only_database(tmp_path):

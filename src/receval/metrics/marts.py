@@ -244,8 +244,9 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
 
     Parameters
     ----------
-    scored : pyarrow.Table
-        ``int_offline__scored_impressions``.
+    scored : pyarrow.Table or receval.warehouse.ColumnReader
+        ``int_offline__scored_impressions``, read one (model, task, split) at a time and
+        only the columns used.
     baseline_model : str, optional
         The production model the ``delta_*`` rows compare against; None = the model whose
         scores are the served ones (``score_source`` ``served``; no deltas without one).
@@ -286,26 +287,17 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
     the maturity of the cell's labels (all its rows): mature / partial / immature (click:
     mature; null for an empty cell).
     """
-    require_finite(scored, "int_offline__scored_impressions")
     n_bootstrap_daily = n_bootstrap if n_bootstrap_daily is None else n_bootstrap_daily
-    # Only the columns used, sorted in Arrow (a stable sort, nulls last: pandas' stable
-    # sort_values), so that a model's / task's / split's rows are one slice (_runs).
-    keys = ["model_id", "task", "split", "request_id", "event_id"]
-    used = {*keys, "score_source", "score", "label", "relevance", "impression_date",
-            "is_label_mature", "elapsed_hours", resample_unit, *segment_columns}
-    df = (scored.select([c for c in scored.column_names if c in used])
-          .sort_by([(k, "ascending") for k in keys]).to_pandas())
-    if baseline_model is None and "score_source" in df:
-        served = sorted(df.loc[df["score_source"] == "served", "model_id"].unique())
+    reader = scored if isinstance(scored, ColumnReader) else ColumnReader(scored)
+    used = [c for c in reader.column_names if c in {
+        "model_id", "task", "split", "request_id", "event_id", "score_source", "score", "label", "relevance",
+        "impression_date", "is_label_mature", "elapsed_hours", resample_unit, *segment_columns}]
+    if baseline_model is None and "score_source" in reader.column_names:
+        served = reader.distinct(["model_id"], [("score_source", ["served"])])["model_id"].to_pylist()
+        served = sorted(m for m in served if m is not None)
         baseline_model = served[0] if served else None
-    df["segment_all"] = "all"
+    models = sorted(m for m in reader.distinct(["model_id"])["model_id"].to_pylist() if m is not None)
     out: dict[str, list] = {f.name: [] for f in OFFLINE_METRICS_SCHEMA}
-    models = _runs(df["model_id"])
-    base_scores = {}
-    if baseline_model in models:
-        base = df.iloc[models[baseline_model]]
-        for task, rows in _runs(base["task"]).items():
-            base_scores[task] = base.iloc[rows].set_index("event_id")["score"]
     seg_specs = [("all", "segment_all", True)] + [
         (c, c, c in request_segments) for c in segment_columns]
     request_level = {seg_type: level for seg_type, _, level in seg_specs}
@@ -320,56 +312,82 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
                 curve_reason=delay_curve_reason, group_ids=rows[resample_unit].to_numpy(), alpha=alpha)
         return rates[events]
 
-    for model_id, model_rows in models.items():
-        md = df.iloc[model_rows]
+    def chunk(model_id: str, task: str, split: str, columns: Sequence[str]) -> pd.DataFrame:
+        """One (model, task, split)'s rows, by request and event (the engine returns them in
+        no set order; bootstrap draws must not depend on it)."""
+        rows = reader.read(columns, [("model_id", [model_id]), ("task", [task]), ("split", [split])])
+        require_finite(rows, "int_offline__scored_impressions")
+        return rows.sort_by([(k, "ascending") for k in ("request_id", "event_id") if k in columns]).to_pandas()
+
+    for model_id in models:
+        of_model = [("model_id", [model_id])]
         # Every (task, split, segment value, day) the model has rows for in any task is
         # reported for every task: a cell with no rows is an explicit empty-segment row.
-        split_days = {sp: sorted(days.unique())
-                      for sp, days in md.groupby("split", sort=True)["impression_date"]}
-        universe = {col: sorted(md[col].dropna().unique()) for _, col, _ in seg_specs}
-        by_task = _runs(md["task"])
+        days = reader.distinct(["split", "impression_date"], of_model).to_pandas()
+        split_days = {sp: sorted(d.unique()) for sp, d in days.groupby("split", sort=True)["impression_date"]}
+        universe = {col: ["all"] if col == "segment_all" else
+                    sorted(v for v in reader.distinct([col], of_model)[col].to_pylist() if v is not None)
+                    for _, col, _ in seg_specs}
+        # One (task, split) at a time: the large preset's 86M scored rows do not fit in pandas.
         for task in tasks:
-            mt = md.iloc[by_task.get(task, slice(0, 0))].reset_index(drop=True)
-            maturity: dict = {}
-            if task == "conversion" and len(mt):
-                mature = mt["is_label_mature"].to_numpy(bool)
-                # a cell's rows for the corrections: taken from the columns they read only
-                corr = mt[list(dict.fromkeys(["event_id", "label", "score", "elapsed_hours",
-                                              resample_unit]))]
-                for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
-                    maturity[key] = label_maturity(mature[rows])
-                    if maturity[key] in ("partial", "immature"):
-                        _corrected_rows(corr.iloc[rows], key, model_id, maturity[key], rate_of,
-                                        resample_unit, alpha, out)
-                if conversion_mature_only:
-                    mt = mt[mature].reset_index(drop=True)
-            empty_reason = REASON_EMPTY
-            if task == "conversion" and conversion_mature_only:
-                empty_reason = REASON_EMPTY_IMMATURE
-            with_baseline = model_id != baseline_model
-            sb_all = None
-            if with_baseline:
-                sb_all = (mt["event_id"].map(base_scores[task]).to_numpy(np.float64)
-                          if task in base_scores else np.full(len(mt), np.nan))
-            y_all = mt["label"].to_numpy(np.int64)
-            s_all = mt["score"].to_numpy(np.float64)
-            rq_all = mt["request_id"].to_numpy()
-            rel_all = mt["relevance"].to_numpy(np.float64)
-            g_all = mt[resample_unit].to_numpy()
-            for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
-                split, seg_type, period, d, v = key
-                nb = n_bootstrap if period == "overall" else n_bootstrap_daily
-                res = cell_metrics(
-                    y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
-                    request_level=request_level[seg_type],
-                    s_baseline=None if sb_all is None else sb_all[rows],
-                    group_ids=g_all[rows], n_bins=n_bins, n_bootstrap=nb,
-                    random_state=random_state, alpha=alpha, empty_reason=empty_reason)
-                cell = _cell_key(model_id, task, key)
-                cell["label_maturity"] = (maturity.get(key) if task == "conversion"
-                                          else "mature" if rows.size else None)
-                _rows_of(res, cell, int(rows.size), int(y_all[rows].sum()), baseline_model, out)
+            for split, split_dates in split_days.items():
+                _task_split_rows(chunk(model_id, task, split, used), model_id, task, {split: split_dates},
+                                 universe, seg_specs, request_level, daily_segment_types, baseline_model,
+                                 models, chunk, rate_of, ks=ks, n_bins=n_bins, n_bootstrap=n_bootstrap,
+                                 n_bootstrap_daily=n_bootstrap_daily, random_state=random_state, alpha=alpha,
+                                 resample_unit=resample_unit, conversion_mature_only=conversion_mature_only,
+                                 out=out)
     return pa.table(out, schema=OFFLINE_METRICS_SCHEMA)
+
+
+def _task_split_rows(mt: pd.DataFrame, model_id: str, task: str, split_days: dict, universe: dict,
+                     seg_specs: list, request_level: dict, daily_segment_types, baseline_model, models,
+                     chunk, rate_of, *, ks, n_bins, n_bootstrap, n_bootstrap_daily, random_state, alpha,
+                     resample_unit, conversion_mature_only, out) -> None:
+    """The rows of one model's task on one split (``mt``, and ``split_days`` its one split),
+    appended to ``out``: the corrected conversion rows of its immature cells, then every
+    cell's metrics."""
+    mt["segment_all"] = "all"
+    maturity: dict = {}
+    if task == "conversion" and len(mt):
+        mature = mt["is_label_mature"].to_numpy(bool)
+        # a cell's rows for the corrections: taken from the columns they read only
+        corr = mt[list(dict.fromkeys(["event_id", "label", "score", "elapsed_hours", resample_unit]))]
+        for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
+            maturity[key] = label_maturity(mature[rows])
+            if maturity[key] in ("partial", "immature"):
+                _corrected_rows(corr.iloc[rows], key, model_id, maturity[key], rate_of,
+                                resample_unit, alpha, out)
+        if conversion_mature_only:
+            mt = mt[mature].reset_index(drop=True)
+    empty_reason = REASON_EMPTY
+    if task == "conversion" and conversion_mature_only:
+        empty_reason = REASON_EMPTY_IMMATURE
+    sb_all = None
+    if model_id != baseline_model:  # the baseline's scores of the same events
+        sb_all = np.full(len(mt), np.nan)
+        if baseline_model in models:
+            split, = split_days
+            base = chunk(baseline_model, task, split, ["event_id", "score"]).set_index("event_id")["score"]
+            sb_all = mt["event_id"].map(base).to_numpy(np.float64)
+    y_all = mt["label"].to_numpy(np.int64)
+    s_all = mt["score"].to_numpy(np.float64)
+    rq_all = mt["request_id"].to_numpy()
+    rel_all = mt["relevance"].to_numpy(np.float64)
+    g_all = mt[resample_unit].to_numpy()
+    for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
+        split, seg_type, period, d, v = key
+        nb = n_bootstrap if period == "overall" else n_bootstrap_daily
+        res = cell_metrics(
+            y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
+            request_level=request_level[seg_type],
+            s_baseline=None if sb_all is None else sb_all[rows],
+            group_ids=g_all[rows], n_bins=n_bins, n_bootstrap=nb,
+            random_state=random_state, alpha=alpha, empty_reason=empty_reason)
+        cell = _cell_key(model_id, task, key)
+        cell["label_maturity"] = (maturity.get(key) if task == "conversion"
+                                  else "mature" if rows.size else None)
+        _rows_of(res, cell, int(rows.size), int(y_all[rows].sum()), baseline_model, out)
 
 
 def _cells(mt, split_days: dict, universe: dict, seg_specs: list, daily_segment_types: Sequence[str] | None):
@@ -454,7 +472,7 @@ def reliability_bins_table(scored: Any, *, n_bins: int = 10,
     reader = scored if isinstance(scored, ColumnReader) else ColumnReader(scored)
     out: dict[str, list] = {f.name: [] for f in RELIABILITY_BINS_SCHEMA}
     for model_id in sorted(m for m in reader.counts("model_id") if m is not None):
-        rows = reader.read(["task", "split", "label", "score", "is_label_mature"], ("model_id", [model_id]))
+        rows = reader.read(["task", "split", "label", "score", "is_label_mature"], [("model_id", [model_id])])
         if conversion_mature_only:
             rows = rows.filter(pc.or_(pc.not_equal(rows["task"], "conversion"),
                                       pc.fill_null(rows["is_label_mature"], False)))

@@ -403,7 +403,7 @@ class _Batches:
 
         if self._held is None or self._held[0] != days:
             self._held = None   # let the last run go before reading the next
-            tab = self.served.read([*COLUMNS, *self.segments], (DAY, days))
+            tab = self.served.read([*COLUMNS, *self.segments], [(DAY, days)])
             self._held = (days, tab.filter(pc.is_valid(tab.column("score"))))
         return self._held[1]
 

@@ -172,7 +172,7 @@ def online_auc_table(impressions: Any, windows: Any, *, segments: Sequence[str] 
     day_cells, hour_cells, improbable = [], [], set()
     for days in day_batches(impressions.counts("impression_date"), read_rows,
                             "impressions column `impression_date`"):
-        batch = impressions.read(columns, ("impression_date", days))
+        batch = impressions.read(columns, [("impression_date", days)])
         batch = batch.filter(pc.is_valid(batch["score"]))
         if batch.num_rows == 0:
             continue

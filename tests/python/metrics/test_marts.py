@@ -117,3 +117,32 @@ def test_reliability_bins_read_a_model_at_a_time_equal_the_table_and_the_hand_co
         assert cell.mean_predicted.to_numpy() == pytest.approx(rows.groupby(b).score.mean().to_numpy(), rel=1e-12)
     pop = whole[whole.model_id == "pop"]
     assert len(pop) == 2 * 2 * 2 and (pop.bin == -1).all() and (pop.reason == REASON_NOT_PROB).all()
+
+
+def test_offline_metrics_read_a_model_task_and_split_at_a_time_from_duckdb_equal_the_table():
+    """Two models (m the baseline) on two splits, the rows shuffled: read from DuckDB one
+    (model, task, split) at a time, the same rows as from the table, deltas included."""
+    import duckdb
+
+    from receval.warehouse import ColumnReader
+
+    base = scored().to_pandas()
+    m = pd.concat([base.assign(split=sp, event_id=base.event_id + 100 * i, request_id=base.request_id + 100 * i)
+                   for i, sp in enumerate(["test", "train"])], ignore_index=True)
+    rows = pd.concat([m, m.assign(model_id="c", score=1 - m.score)]).sample(frac=1, random_state=0)
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    kw = dict(baseline_model="m", ks=[1], n_bootstrap=20, delay_curve=CURVE)
+    key = ["model_id", "task", "split", "segment_type", "segment_value", "period", "impression_date", "metric"]
+    whole = offline_metrics_table(table, **kw).to_pandas().sort_values(key, ignore_index=True)
+    got = offline_metrics_table(ColumnReader(duckdb.connect().from_arrow(table)), **kw).to_pandas()
+    pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True), whole, rtol=1e-12)
+    # by hand: c's AUC minus the baseline's on the same click rows of each split
+    from sklearn.metrics import roc_auc_score
+
+    clicks = m[m.task == "click"]
+    for split in ("test", "train"):
+        on = clicks[clicks.split == split]
+        delta = whole[(whole.model_id == "c") & (whole.task == "click") & (whole.split == split)
+                      & (whole.segment_type == "all") & (whole.period == "overall")
+                      & (whole.metric == "delta_roc_auc")].value.item()
+        assert delta == pytest.approx(roc_auc_score(on.label, 1 - on.score) - roc_auc_score(on.label, on.score))
