@@ -319,6 +319,48 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
         require_finite(rows, "int_offline__scored_impressions")
         return rows.sort_by([(k, "ascending") for k in ("request_id", "event_id") if k in columns]).to_pandas()
 
+    def append_rows(mt: pd.DataFrame, model_id: str, task: str, split_days: dict, universe: dict,
+                    base: pd.Series | None) -> None:
+        """The rows of one model's task on one split (``mt``; ``split_days`` its one split),
+        appended to ``out``: the corrected conversion rows of its immature cells, then every
+        cell's metrics, with deltas against ``base`` (the baseline's scores by event_id;
+        None for the baseline itself)."""
+        mt["segment_all"] = "all"
+        maturity: dict = {}
+        if task == "conversion" and len(mt):
+            mature = mt["is_label_mature"].to_numpy(bool)
+            # a cell's rows for the corrections: taken from the columns they read only
+            corr = mt[list(dict.fromkeys(["event_id", "label", "score", "elapsed_hours", resample_unit]))]
+            for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
+                maturity[key] = label_maturity(mature[rows])
+                if maturity[key] in ("partial", "immature"):
+                    _corrected_rows(corr.iloc[rows], key, model_id, maturity[key], rate_of,
+                                    resample_unit, alpha, out)
+            if conversion_mature_only:
+                mt = mt[mature].reset_index(drop=True)
+        empty_reason = REASON_EMPTY
+        if task == "conversion" and conversion_mature_only:
+            empty_reason = REASON_EMPTY_IMMATURE
+        sb_all = None if base is None else mt["event_id"].map(base).to_numpy(np.float64)
+        y_all = mt["label"].to_numpy(np.int64)
+        s_all = mt["score"].to_numpy(np.float64)
+        rq_all = mt["request_id"].to_numpy()
+        rel_all = mt["relevance"].to_numpy(np.float64)
+        g_all = mt[resample_unit].to_numpy()
+        for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
+            split, seg_type, period, d, v = key
+            nb = n_bootstrap if period == "overall" else n_bootstrap_daily
+            res = cell_metrics(
+                y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
+                request_level=request_level[seg_type],
+                s_baseline=None if sb_all is None else sb_all[rows],
+                group_ids=g_all[rows], n_bins=n_bins, n_bootstrap=nb,
+                random_state=random_state, alpha=alpha, empty_reason=empty_reason)
+            cell = _cell_key(model_id, task, key)
+            cell["label_maturity"] = (maturity.get(key) if task == "conversion"
+                                      else "mature" if rows.size else None)
+            _rows_of(res, cell, int(rows.size), int(y_all[rows].sum()), baseline_model, out)
+
     for model_id in models:
         of_model = [("model_id", [model_id])]
         # Every (task, split, segment value, day) the model has rows for in any task is
@@ -331,63 +373,12 @@ def offline_metrics_table(scored: pa.Table, *, baseline_model: str | None = None
         # One (task, split) at a time: the large preset's 86M scored rows do not fit in pandas.
         for task in tasks:
             for split, split_dates in split_days.items():
-                _task_split_rows(chunk(model_id, task, split, used), model_id, task, {split: split_dates},
-                                 universe, seg_specs, request_level, daily_segment_types, baseline_model,
-                                 models, chunk, rate_of, ks=ks, n_bins=n_bins, n_bootstrap=n_bootstrap,
-                                 n_bootstrap_daily=n_bootstrap_daily, random_state=random_state, alpha=alpha,
-                                 resample_unit=resample_unit, conversion_mature_only=conversion_mature_only,
-                                 out=out)
+                base = None
+                if model_id != baseline_model:  # no baseline rows: every delta undefined
+                    base = (chunk(baseline_model, task, split, ["event_id", "score"]).set_index("event_id")["score"]
+                            if baseline_model in models else pd.Series(dtype=np.float64))
+                append_rows(chunk(model_id, task, split, used), model_id, task, {split: split_dates}, universe, base)
     return pa.table(out, schema=OFFLINE_METRICS_SCHEMA)
-
-
-def _task_split_rows(mt: pd.DataFrame, model_id: str, task: str, split_days: dict, universe: dict,
-                     seg_specs: list, request_level: dict, daily_segment_types, baseline_model, models,
-                     chunk, rate_of, *, ks, n_bins, n_bootstrap, n_bootstrap_daily, random_state, alpha,
-                     resample_unit, conversion_mature_only, out) -> None:
-    """The rows of one model's task on one split (``mt``, and ``split_days`` its one split),
-    appended to ``out``: the corrected conversion rows of its immature cells, then every
-    cell's metrics."""
-    mt["segment_all"] = "all"
-    maturity: dict = {}
-    if task == "conversion" and len(mt):
-        mature = mt["is_label_mature"].to_numpy(bool)
-        # a cell's rows for the corrections: taken from the columns they read only
-        corr = mt[list(dict.fromkeys(["event_id", "label", "score", "elapsed_hours", resample_unit]))]
-        for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
-            maturity[key] = label_maturity(mature[rows])
-            if maturity[key] in ("partial", "immature"):
-                _corrected_rows(corr.iloc[rows], key, model_id, maturity[key], rate_of,
-                                resample_unit, alpha, out)
-        if conversion_mature_only:
-            mt = mt[mature].reset_index(drop=True)
-    empty_reason = REASON_EMPTY
-    if task == "conversion" and conversion_mature_only:
-        empty_reason = REASON_EMPTY_IMMATURE
-    sb_all = None
-    if model_id != baseline_model:  # the baseline's scores of the same events
-        sb_all = np.full(len(mt), np.nan)
-        if baseline_model in models:
-            split, = split_days
-            base = chunk(baseline_model, task, split, ["event_id", "score"]).set_index("event_id")["score"]
-            sb_all = mt["event_id"].map(base).to_numpy(np.float64)
-    y_all = mt["label"].to_numpy(np.int64)
-    s_all = mt["score"].to_numpy(np.float64)
-    rq_all = mt["request_id"].to_numpy()
-    rel_all = mt["relevance"].to_numpy(np.float64)
-    g_all = mt[resample_unit].to_numpy()
-    for key, rows in _cells(mt, split_days, universe, seg_specs, daily_segment_types):
-        split, seg_type, period, d, v = key
-        nb = n_bootstrap if period == "overall" else n_bootstrap_daily
-        res = cell_metrics(
-            y_all[rows], s_all[rows], rq_all[rows], rel_all[rows], ks=ks,
-            request_level=request_level[seg_type],
-            s_baseline=None if sb_all is None else sb_all[rows],
-            group_ids=g_all[rows], n_bins=n_bins, n_bootstrap=nb,
-            random_state=random_state, alpha=alpha, empty_reason=empty_reason)
-        cell = _cell_key(model_id, task, key)
-        cell["label_maturity"] = (maturity.get(key) if task == "conversion"
-                                  else "mature" if rows.size else None)
-        _rows_of(res, cell, int(rows.size), int(y_all[rows].sum()), baseline_model, out)
 
 
 def _cells(mt, split_days: dict, universe: dict, seg_specs: list, daily_segment_types: Sequence[str] | None):

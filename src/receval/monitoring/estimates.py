@@ -73,7 +73,7 @@ from receval import _validation as v
 from receval.metrics.classification import grouped_roc_auc
 from receval.metrics.uncertainty import z_value
 from receval.models.calibration import METHODS, Calibrator, fit_calibrator, logit
-from receval.monitoring.days import EPOCH, dates, day_batches, day_numbers, reference_windows
+from receval.monitoring.days import as_day_number, dates, day_batches, day_numbers, reference_windows
 from receval.monitoring.marts import _as_reader, _stable_order, _string_codes
 from receval.monitoring.performance import _check_eps, grouped_cbpe
 
@@ -383,8 +383,8 @@ class _Batches:
     def __init__(self, served: Any, segments: list[str], max_position: int, read_rows: int | None):
         self.served, self.segments, self.max_position = served, segments, max_position
         self.days = day_batches(served.counts(DAY), read_rows, f"`served` column `{DAY}`")
-        self.first = (self.days[0][0] - EPOCH).days if self.days else 0
-        self.span = ((self.days[-1][-1] - EPOCH).days - self.first + 1) if self.days else 0
+        self.first = as_day_number(self.days[0][0], DAY) if self.days else 0
+        self.span = (as_day_number(self.days[-1][-1], DAY) - self.first + 1) if self.days else 0
         self.codes: dict[str, dict[str, int]] = {c: {} for c in ["model_id", *segments]}
         self._held: tuple | None = None
 
