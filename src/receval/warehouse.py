@@ -9,8 +9,9 @@ inside the engine holding the relation.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import uuid
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -87,7 +88,7 @@ class ColumnReader:
 
     def read(self, columns, where: Sequence[tuple[str, list]] = ()) -> pa.Table:
         """The named columns, as an Arrow table; with ``where``, pairs ``(column, values)``,
-        only the rows whose every such column holds one of its values (dates, strings or
+        only the rows whose every such column holds one of its values (booleans, dates, strings or
         integers). The filter runs in the engine: only those rows are ever materialised."""
         return self._where(where).select(list(columns)) if isinstance(self.relation, pa.Table) \
             else to_arrow(self._where(where).select(*columns))
@@ -98,6 +99,36 @@ class ColumnReader:
         if isinstance(kept, pa.Table):
             return kept.group_by(list(columns)).aggregate([])
         return to_arrow(kept.select(*columns).distinct())
+
+    def batches(self, columns, where: Sequence[tuple[str, list]] = (), *, order_by: Sequence[str] = (),
+                rows: int | None = None) -> Iterator[pa.Table]:
+        """The named columns of the rows ``where`` keeps, sorted by the columns ``order_by``
+        (among them; in no set order without) in the engine, as Arrow tables of about
+        ``rows`` rows each (all at once when None; one empty table when no row is kept):
+        what a reader converts a piece at a time never sits in memory whole as Arrow. (An
+        engine's sort holds every row in its own memory until the last piece is read.)"""
+        kept = self._where(where)
+        if hasattr(kept, "to_arrow_reader"):   # DuckDB: streamed in its own (small) batches
+            kept = kept.select(*columns)
+            stream = (kept.order(", ".join(order_by)) if order_by else kept).to_arrow_reader()
+        else:   # an Arrow table, or Spark's rows collected by the driver
+            if isinstance(kept, pa.Table):
+                table = kept.select(list(columns))
+                table = table.sort_by([(c, "ascending") for c in order_by]) if order_by else table
+            else:
+                kept = kept.select(*columns)
+                table = to_arrow(kept.orderBy(*order_by) if order_by else kept)
+            stream = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        pending: list[pa.RecordBatch] = []
+        held, given = 0, 0
+        for batch in stream:
+            pending.append(batch)
+            held += batch.num_rows
+            if rows is not None and held >= rows:
+                yield pa.Table.from_batches(pending, stream.schema)
+                pending, held, given = [], 0, given + 1
+        if pending or not given:
+            yield pa.Table.from_batches(pending, stream.schema)
 
     def counts(self, column: str) -> dict:
         """The number of rows per value of ``column`` (a group-by in the engine)."""
@@ -120,7 +151,9 @@ class ColumnReader:
 
 
 def _sql_literal(value) -> str:
-    """A date, string or integer as a SQL literal both DuckDB and Spark parse."""
+    """A boolean, date, string or integer as a SQL literal both DuckDB and Spark parse."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
     if isinstance(value, dt.date):
         return f"DATE '{value.isoformat()}'"
     if isinstance(value, str):
@@ -128,6 +161,12 @@ def _sql_literal(value) -> str:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return str(int(value))
     raise TypeError(f"cannot filter on a {type(value).__name__} value: {value!r}")
+
+
+def progress(message: str) -> None:
+    """One line on stderr, which dbt shows between its node lines: for the stages of a
+    Python model that takes minutes."""
+    print(f"receval: {message}", file=sys.stderr, flush=True)
 
 
 ROW_IDS = ("event_id", "request_id", "user_id")

@@ -53,6 +53,24 @@ def test_column_reader_reads_the_rows_of_some_values_and_counts_them_in_the_engi
             ColumnReader(con.query("select * from t")).read(["i"], [("i", [0.5])])
 
 
+def test_column_reader_streams_sorted_pieces_and_filters_on_booleans():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create table t as select (i * 37) % 1000 as i, i % 2 = 0 as even, 'p' || (i % 3) as p "
+                "from range(1000) r(i)")
+    for source in (con.query("select * from t"), con.sql("select * from t").to_arrow_table()):
+        reader = ColumnReader(source)
+        pieces = list(reader.batches(["i", "even"], [("p", ["p1"]), ("even", [True])], order_by=["i"], rows=100))
+        got = pa.concat_tables(pieces)["i"].to_pylist()
+        assert got == sorted((i * 37) % 1000 for i in range(1000) if i % 3 == 1 and i % 2 == 0)
+        assert all(p.num_rows >= 100 for p in pieces[:-1]) and sum(p.num_rows for p in pieces) == len(got)
+        assert [p.num_rows for p in reader.batches(["i"], [("even", [False])], order_by=["i"])] == [500]
+        assert [p.num_rows for p in reader.batches(["i"], [("p", ["none"])], order_by=["i"])] == [0]
+        pairs = pa.concat_tables(reader.batches(["p", "i"], order_by=["p", "i"], rows=300))
+        assert pairs.to_pylist() == sorted(pairs.to_pylist(), key=lambda r: (r["p"], r["i"]))
+
+
 def test_read_runs_the_preparation_in_duckdb_on_a_read_only_database(tmp_path):
     """An ibis preparation compiled to DuckDB's SQL and run over the relation itself: the
     rows of the named splits, nothing written to the (read-only) catalog."""

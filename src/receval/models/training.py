@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import date
@@ -29,6 +28,7 @@ from receval.models.gbdt import TASKS, GBDTParams, TrainedGBDT, train_gbdt
 from receval.models.mmoe import MMoEParams, TrainedMMoE, train_mmoe
 from receval.models.popularity import PopularityModel, fit_popularity
 from receval.models.registry import previous_version, read_manifests, version_id, write_manifest
+from receval.warehouse import progress
 from receval.models.sampling import negative_sample
 
 __all__ = ["FAMILIES", "InsufficientData", "attach_content", "train_candidate", "train_candidates",
@@ -194,7 +194,7 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
     if family == "mmoe":
         hyper = _mmoe_conversion_loss(hyper, conversion_labels, params)
     elif conversion_labels in ("fnw", "esdfm"):
-        _progress(f"{model_id}: conversion_labels {conversion_labels!r} is a loss of the MMoE; {family} trains "
+        progress(f"{model_id}: conversion_labels {conversion_labels!r} is a loss of the MMoE; {family} trains "
                   "its conversion task on the labels as observed")
     if esdfm:
         missing = [c for c in ESDFM_COLUMNS if c not in table.column_names]
@@ -236,7 +236,7 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
             raise InsufficientData(str(error)) from None
         for matrix, rows in ((train_matrix, fit_rows), (valid_matrix, valid_rows)):
             matrix.conversion_targets = aux.targets(matrix.dense, *_esdfm_columns(rows)[:3])
-        _progress(f"{model_id}: esdfm auxiliary model on {aux.n_mature:,} mature rows, F(c = "
+        progress(f"{model_id}: esdfm auxiliary model on {aux.n_mature:,} mature rows, F(c = "
                   f"{esdfm_window_hours:g} h) = {aux.arrival_at_window:.3f} from {aux.curve.n:,} purchases")
     elif esdfm:
         hyper = replace(hyper, conversion_loss="esmm")  # no conversion task to weight
@@ -254,17 +254,17 @@ def _train(table: pa.Table, *, model_id: str, family: str, store: Path, params: 
     version = version_id(train_end, identity)
     directory = Path(store) / model_id / version
     if (directory / "manifest.json").exists() and not retrain:
-        _progress(f"{model_id} {version}: in the model store, not trained again")
+        progress(f"{model_id} {version}: in the model store, not trained again")
         return json.loads((directory / "manifest.json").read_text())
 
     started = time.perf_counter()
     how = f"warm start from {parent['version']}" if parent else "full"
     sampled = f" (every click, {sample_rate:.3g} of the rest: {train_rows.num_rows:,} in all)" if sample_rate < 1 else ""
-    _progress(f"{model_id} {version}: training ({how}) on {fit_rows.num_rows:,} rows{sampled}, "
+    progress(f"{model_id} {version}: training ({how}) on {fit_rows.num_rows:,} rows{sampled}, "
               f"validating on {valid_rows.num_rows:,}")
     model = spec.train(hyper, encoder, train_matrix, valid_matrix, fit_rows, init_from, tasks)
     valid_scores = spec.predict(model, encoder, valid_matrix, valid_rows)
-    _progress(f"{model_id} {version}: trained in {time.perf_counter() - started:.0f} s")
+    progress(f"{model_id} {version}: trained in {time.perf_counter() - started:.0f} s")
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory)
     (directory / "encoder.json").write_text(encoder.to_json())
@@ -378,11 +378,6 @@ def _split(table: pa.Table, split: str) -> pa.Table:
         raise InsufficientData(f"int_features__impressions has no rows in the {split!r} split; "
                          "check the split vars (split_train_days / split_validation_days)")
     return rows
-
-
-def _progress(message: str) -> None:
-    """One line on stderr, which dbt shows between its node lines: training takes minutes."""
-    print(f"receval: {message}", file=sys.stderr, flush=True)
 
 
 def _code_digest() -> str:

@@ -1,8 +1,8 @@
 r"""Every estimator for every target policy, reward and slice of a logged-slot table.
 
 The kernel behind the ``fct_policy_value_estimates`` mart: it takes the rows of
-``int_cf__policy_slots`` (one per target policy x logged slot) as an Arrow table and
-returns one row per (policy_id, estimator, reward, day, segment) with the estimate, its
+``int_cf__policy_slots`` (one per target policy x logged slot), as a column reader or an
+Arrow table, and returns one row per (policy_id, estimator, reward, day, segment) with the estimate, its
 standard error and skewness, analytic (skewness-corrected) and bootstrap ``1 - alpha``
 intervals, n and the weight diagnostics.
 
@@ -50,13 +50,8 @@ cell's slots that the reward reads: mature for the plain rewards, which read mat
 only) and ``expected_share_to_come`` (corrected rows: :math:`1 - \sum y / \sum \tilde y`
 over the cell's supported slots) go with every row.
 
-Reward model (DM, DR, SNDR): a cross-fitted :class:`receval.ope.RewardModel` of the reward
-on the slot's position (the action) and the request's context (surface, device), fitted once
-per reward on the distinct logged slots (a corrected reward: on every slot where it is
-defined). It does not depend on the item, so for a target
-that fills every position of the list, ``q_hat(x, pi) = q_hat(x, position)`` exactly at each
-slot (the target's mass at a position sums to 1 whatever items it puts there): DR stays
-unbiased with the logged propensities, and DM shows what ignoring the items costs.
+The slots are read a policy at a time, the reward model (DM, DR, SNDR) fitted first on the
+distinct logged slots (:mod:`receval.ope.slots`); ``read_rows`` bounds the rows of each read.
 """
 from __future__ import annotations
 
@@ -66,36 +61,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from receval import _validation as v
 from receval.delayed.marts import label_maturity, share_to_come
 from receval.metrics.uncertainty import skew_corrected_interval
-from receval.ope.direct import DirectMethod, RewardModel
+from receval.ope.direct import DirectMethod
 from receval.ope.doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
 from receval.ope.ips import IPS, SNIPS
 from receval.ope.ranking import PositionBasedIPS
 from receval.ope.replay import Replay
-from receval.warehouse import require_finite
+from receval.ope.slots import CORRECTED, MATURITY, NAME, PolicySlots, RewardCells, SlotCodes, n_distinct
+from receval.warehouse import ColumnReader, progress, require_finite
 
-#: the plain rewards, on mature labels only
-REWARDS = ("click", "purchase", "revenue")
-#: delay-corrected reward -> the plain reward it weights by 1 / arrival_probability
-CORRECTED = {"purchase_corrected": "purchase", "revenue_corrected": "revenue"}
-ALL_REWARDS = (*REWARDS, *CORRECTED)
 #: fewest rewarded slots expected in a cell's effective sample for its interval to be read
 #: without the ``few_expected_rewards`` caveat (the n p >= 10 rule of a binomial count's
 #: normal approximation; docs/ope.md, "What the intervals mean")
 MIN_EXPECTED_REWARDED_SLOTS = 10.0
 #: estimators on every supported slot (a cell without any gets a row of nulls for each)
 SLOT_ESTIMATORS = ("ips", "clipped_ips", "snips", "dm", "dr", "sndr")
-#: label maturity column each reward needs (immature labels are excluded)
-MATURITY = {"click": "is_click_label_mature", "purchase": "is_label_mature", "revenue": "is_label_mature"}
-CONTEXT = ("surface", "device")
-FLAGS = ("has_support", "is_exploration", "is_click_label_mature", "is_label_mature")
-INPUT_COLUMNS = ("policy_id", "event_id", "request_id", "position", "impression_date", *CONTEXT, "p_log",
-                 "propensity_source", "p_target", *FLAGS, "p_log_examined", "p_target_examined", *REWARDS,
-                 "arrival_probability", "arrival_probability_std_error")
 _TEXT = ("policy_id", "estimator", "reward", "day", "segment")
 _COUNTS = ("n_bootstrap", "n_slots", "n_requests", "n_slots_unsupported")
 OUTPUT_COLUMNS = (
@@ -110,194 +92,6 @@ OUTPUT_SCHEMA = pa.schema([(c, pa.string() if c in (*_TEXT, "label_maturity", "i
                            for c in OUTPUT_COLUMNS])
 
 
-def _context_features(frame: pd.DataFrame) -> np.ndarray:
-    cols = [pd.get_dummies(frame[c].fillna("unknown"), prefix=c, dtype=float) for c in CONTEXT]
-    x = pd.concat(cols, axis=1).to_numpy()
-    return x if x.shape[1] else np.zeros((len(frame), 1))
-
-
-def _cell_means(keys: np.ndarray, reward: np.ndarray, fold: np.ndarray, n_folds: int,
-                prior: float = 20.0) -> np.ndarray:
-    """Cross-fitted cell means: each round gets the mean of its cell over the other folds,
-    shrunk towards the other folds' overall mean with ``prior`` pseudo-rounds."""
-    n_cells = int(keys.max()) + 1
-    tot_s = np.bincount(keys, weights=reward, minlength=n_cells)
-    tot_n = np.bincount(keys, minlength=n_cells).astype(float)
-    out = np.empty(reward.size)
-    for f in range(n_folds):
-        te = fold == f
-        s_f = tot_s - np.bincount(keys[te], weights=reward[te], minlength=n_cells)
-        n_f = tot_n - np.bincount(keys[te], minlength=n_cells)
-        grand = s_f.sum() / max(n_f.sum(), 1.0)
-        out[te] = ((s_f + prior * grand) / (n_f + prior))[keys[te]]
-    return out
-
-
-def fit_reward_models(slots: pd.DataFrame, *, n_folds: int = 5, random_state: int = 0,
-                      model: str = "cell") -> pd.DataFrame:
-    """Cross-fitted q_hat(x, position) per distinct logged slot and reward.
-
-    ``model="cell"`` (default): the saturated model of the reward on (position, surface,
-    device) -- cross-fitted cell means, shrunk towards the fold mean -- which is what a
-    regression on those one-hot features converges to, in one pass over the data.
-    Otherwise a :class:`receval.ope.RewardModel` of that kind ("ridge", "logistic",
-    "gbm", "auto") on the same features. Folds keep whole requests together.
-
-    Returns a frame indexed by event_id with one column ``q_<reward>`` per reward (NaN where
-    the reward's label is immature). A corrected reward (a column of :data:`CORRECTED`, see
-    :func:`corrected_rewards`) is fitted on every slot where it is defined; without the
-    column its ``q`` is NaN.
-    """
-    distinct = slots.drop_duplicates("event_id").reset_index(drop=True)
-    out = pd.DataFrame(index=pd.Index(distinct["event_id"], name="event_id"))
-    n_actions = int(distinct["position"].max())
-    # the contexts numbered in order of first appearance (their order fixes that of the sums)
-    ctx_codes = np.zeros(len(distinct), np.int64)
-    for c in CONTEXT:
-        codes = pd.factorize(distinct[c].fillna("unknown"))[0]
-        ctx_codes = pd.factorize(ctx_codes * (codes.max() + 1) + codes)[0]
-    cell = ctx_codes.astype(np.int64) * n_actions + (distinct["position"].to_numpy(np.int64) - 1)
-    # sorted codes: the folds depend on the requests, not on the order rows arrive in
-    req_codes = pd.factorize(distinct["request_id"], sort=True)[0]
-    fold = np.random.default_rng(random_state).integers(0, n_folds, req_codes.max() + 1)[req_codes]
-    x = _context_features(distinct) if model != "cell" else None
-    for reward in ALL_REWARDS:
-        q = np.full(len(distinct), np.nan)
-        if reward in CORRECTED:   # defined on immature slots too; NaN where unknown
-            mature = (distinct[reward].notna().to_numpy() if reward in distinct
-                      else np.zeros(len(distinct), bool))
-        else:   # a null reward is unobserved (no conversions log): left out like an immature one
-            mature = distinct[MATURITY[reward]].fillna(False).to_numpy(bool) & distinct[reward].notna().to_numpy()
-        if mature.sum() >= 2 * n_folds and distinct.loc[mature, "request_id"].nunique() >= n_folds:
-            sub = distinct[mature]
-            r = sub[reward].to_numpy(np.float64)
-            a = sub["position"].to_numpy(np.int64) - 1
-            if np.ptp(r) == 0:
-                q[mature] = r[0]
-            elif model == "cell":
-                q[mature] = _cell_means(cell[mature], r, fold[mature], n_folds)
-            else:
-                pred = RewardModel(model, n_folds=n_folds, random_state=random_state).fit_predict(
-                    x[mature], a, r, n_actions, group_ids=sub["request_id"].to_numpy())
-                q[mature] = pred[np.arange(len(sub)), a]
-        out[f"q_{reward}"] = q
-    return out
-
-
-def corrected_rewards(frame: pd.DataFrame) -> pd.DataFrame:
-    r"""The slots with the :data:`CORRECTED` reward columns added, from ``arrival_probability``.
-
-    ``<reward>_corrected`` is the reward itself on a mature slot and where it is 0 (no
-    purchase), and ``reward / arrival_probability`` where the purchase is positive on an
-    immature slot; null where the plain reward is null (no conversions landed) and NaN where
-    it is unknown: an immature slot with a purchase whose arrival probability is null or 0,
-    or an immature clicked slot without an arrival probability (the curve is not
-    identified, so whether a purchase is still to come is not known). ``corrected_unknown``
-    flags those slots. ``arrival_relative_error`` is :math:`s_i / \hat F_i` (the curve's
-    standard error of the arrival probability over it) where the reward is weighted, else
-    0. Without an ``arrival_probability`` column the frame comes back as is.
-    """
-    if "arrival_probability" not in frame:
-        return frame
-    frame = frame.copy()
-    arrival = frame["arrival_probability"].to_numpy(np.float64, na_value=np.nan)
-    immature = ~frame["is_label_mature"].to_numpy(bool)
-    bought = frame["purchase"].to_numpy(np.float64, na_value=np.nan) > 0
-    clicked = frame["click"].to_numpy(np.float64, na_value=np.nan) > 0
-    unknown = immature & ((bought & ~(arrival > 0)) | (clicked & np.isnan(arrival)))
-    weight = np.where(immature & bought & (arrival > 0), arrival, 1.0)
-    for reward, base in CORRECTED.items():
-        raw = frame[base].to_numpy(np.float64, na_value=np.nan)
-        frame[reward] = np.where(unknown, np.nan, raw / weight)
-    frame["corrected_unknown"] = unknown & frame["purchase"].notna().to_numpy()
-    weighted = immature & bought & (arrival > 0)
-    se = (frame["arrival_probability_std_error"].to_numpy(np.float64, na_value=np.nan)
-          if "arrival_probability_std_error" in frame else np.zeros(len(frame)))
-    frame["arrival_relative_error"] = np.where(weighted, np.nan_to_num(se) / np.where(weighted, arrival, 1.0), 0.0)
-    return frame
-
-
-def _groups(codes: np.ndarray):
-    """(code, positions) of each code present, in code order; a code's positions ascend."""
-    order = np.argsort(codes, kind="stable")
-    ordered = codes[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    for start, stop in zip(starts, [*starts[1:], codes.size]):
-        yield ordered[start], order[start:stop]
-
-
-def _n_distinct(codes: np.ndarray) -> int:
-    """Number of distinct non-negative integer codes."""
-    return int(np.count_nonzero(np.bincount(codes)))
-
-
-class _Slots:
-    """The sorted slots as numpy arrays, for cells taken by row indices instead of frame copies:
-    the values the estimators read, q_hat per reward, the codes of the policy, day and surface
-    (numbered in sorted order of their labels) and of the request. Any integer ids group the
-    rows as the request ids do, and the estimators number groups by first appearance, so a
-    cell's clusters and bootstrap draws are those of its request ids."""
-
-    def __init__(self, frame: pd.DataFrame, q: pd.DataFrame) -> None:
-        self.labels = {c: frame[c].cat.categories for c in ("policy_id", "impression_date", "surface")}
-        self.policy, self.day, self.surface = (frame[c].cat.codes.to_numpy(np.int64)
-                                               for c in ("policy_id", "impression_date", "surface"))
-        # int32: the estimators number a cell's groups about 3x faster than from int64
-        self.request = v.group_codes(frame["request_id"].to_numpy(), "request_id")[0].astype(np.int32)
-        self.values = {c: frame[c].to_numpy(np.float64) for c in ("p_log", "p_target", "p_log_examined",
-                                                                   "p_target_examined")}
-        self.flags = {c: frame[c].to_numpy(bool) for c in ("has_support", "is_exploration")}
-        self.flags["estimated"] = (frame["propensity_source"] == "estimated").to_numpy(bool)
-        at = q.index.get_indexer(frame["event_id"])   # the reward model's row of each slot, -1 if none
-        self.rewards = tuple(r for r in ALL_REWARDS if r in frame)
-        for reward in self.rewards:
-            self.values[reward] = frame[reward].to_numpy(np.float64)
-            self.values[f"q_{reward}"] = np.where(at >= 0, q[f"q_{reward}"].to_numpy()[at], np.nan)
-            if reward in CORRECTED:   # every slot whose conversions landed, mature or not
-                self.flags[f"has_{reward}"] = frame[CORRECTED[reward]].notna().to_numpy()
-            else:   # a null reward is unobserved: left out like an immature one
-                self.flags[f"has_{reward}"] = frame[MATURITY[reward]].to_numpy(bool) & frame[reward].notna().to_numpy()
-        for name in MATURITY.values():
-            self.flags[name] = frame[name].to_numpy(bool)
-        if "corrected_unknown" in frame:
-            self.flags["corrected_unknown"] = frame["corrected_unknown"].to_numpy(bool)
-            self.values["arrival_relative_error"] = frame["arrival_relative_error"].to_numpy(np.float64)
-
-    def cells(self, rows: np.ndarray, min_requests: int):
-        """(day, segment, rows) for the overall cell of ``rows``, each day and each surface."""
-        yield "all", "all", rows
-        for code, at in _groups(self.day[rows]):
-            if _n_distinct(self.request[rows[at]]) >= min_requests:
-                yield self.labels["impression_date"][code], "all", rows[at]
-        for code, at in _groups(self.surface[rows]):
-            if _n_distinct(self.request[rows[at]]) >= min_requests:
-                yield "all", f"surface={self.labels['surface'][code]}", rows[at]
-
-
-def _to_frame(table: pa.Table | pd.DataFrame) -> pd.DataFrame:
-    """The slots as a DataFrame of the columns the estimators read, its text columns
-    categoricals: tens of millions of rows with a Python string per cell would take several
-    times the memory of the numbers. Missing context is 'unknown', dates are ISO strings
-    and a missing flag is false before the conversion."""
-    if isinstance(table, pd.DataFrame):
-        table = pa.Table.from_pandas(table, preserve_index=False)
-    table = table.select([c for c in table.column_names if c in INPUT_COLUMNS])
-    for name in ("arrival_probability", "arrival_probability_std_error"):   # float even when all null
-        if name in table.column_names:
-            table = table.set_column(table.column_names.index(name), name, pc.cast(table[name], pa.float64()))
-    for name in FLAGS:
-        if name in table.column_names:
-            table = table.set_column(table.column_names.index(name), name, pc.fill_null(table[name], False))
-    for name in (*CONTEXT, "impression_date"):
-        if name in table.column_names:
-            column = pc.cast(table[name], pa.string())
-            table = table.set_column(table.column_names.index(name), name, pc.fill_null(column, "unknown"))
-    frame = table.to_pandas(strings_to_categorical=True)
-    for name in frame.select_dtypes("category"):   # sorted categories: row order of no consequence
-        frame[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories))
-    return frame
-
-
 def _nan_row(policy, name, reward, day, segment, alpha, clip) -> dict[str, Any]:
     row = dict.fromkeys(OUTPUT_COLUMNS, math.nan)
     row.update(policy_id=policy, estimator=name, reward=reward, day=day, segment=segment, alpha=alpha,
@@ -305,7 +99,7 @@ def _nan_row(policy, name, reward, day, segment, alpha, clip) -> dict[str, Any]:
     return row
 
 
-def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests: int, kw: dict,
+def _exploration_results(s: PolicySlots, cell: np.ndarray, reward: str, min_requests: int, kw: dict,
                          unsupported: float, spread: float) -> tuple[list, float]:
     """Replay (deterministic targets) and position-based IPS on the cell's exploration slots,
     each with its :func:`std_error_floor` priced at ``spread`` (the cell's rewards': the
@@ -313,7 +107,7 @@ def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests:
     slots rewarded."""
     explore = cell[s.flags["is_exploration"][cell]]
     g = s.request[explore]
-    if _n_distinct(g) < max(min_requests, 1):
+    if n_distinct(g) < max(min_requests, 1):
         return [], math.nan
     r = s.values[reward][explore]
     pt = s.values["p_target"][explore]
@@ -328,7 +122,7 @@ def _exploration_results(s: _Slots, cell: np.ndarray, reward: str, min_requests:
     slots_per_list = np.bincount(g)[g].astype(np.float64)
     p_log, p_target = s.values["p_log_examined"][explore], np.minimum(s.values["p_target_examined"][explore], 1.0)
     # the mean over lists of each list's weighted rewards per slot
-    coefficient = p_target / p_log / slots_per_list / _n_distinct(g)
+    coefficient = p_target / p_log / slots_per_list / n_distinct(g)
     out.append((PositionBasedIPS(**kw).estimate_policy_value(
         r / slots_per_list, p_log, p_target, group_ids=g, unsupported_mass=unsupported),
         std_error_floor(coefficient, spread)))
@@ -396,7 +190,7 @@ def _interval_caveat(estimator: str, max_weight: float, clip: float, expected_re
     return None
 
 
-def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, segment: str, *,
+def _cell_rows(s: PolicySlots, cell: np.ndarray, policy: str, reward: str, day: str, segment: str, *,
                clip: float, alpha: float, n_bootstrap: int, random_state: int,
                min_requests: int) -> list[dict[str, Any]]:
     """The output rows of every estimator on one cell (``cell``: its rows of ``s``)."""
@@ -417,7 +211,7 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
             rows.append(row)
         return rows
     g = s.request[sup]
-    qh = s.values[f"q_{reward}"][sup]
+    qh = s.q(reward, sup)
     kw = dict(alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state)
     data = dict(reward=s.values[reward][sup], p_log=s.values["p_log"][sup], p_target=s.values["p_target"][sup],
                 group_ids=g, unsupported_mass=unsupported)
@@ -452,7 +246,7 @@ def _cell_rows(s: _Slots, cell: np.ndarray, policy: str, reward: str, day: str, 
     return rows
 
 
-def _with_curve_error(s: _Slots, cell: np.ndarray, reward: str, rows: list[dict], alpha: float) -> list[dict]:
+def _with_curve_error(s: PolicySlots, cell: np.ndarray, reward: str, rows: list[dict], alpha: float) -> list[dict]:
     """The cell's corrected-reward rows with the delay curve's error bound added to their
     standard errors (module docstring), :func:`_widened`."""
     sup = cell[s.flags["has_support"][cell]]
@@ -467,7 +261,7 @@ def _with_curve_error(s: _Slots, cell: np.ndarray, reward: str, rows: list[dict]
     return out
 
 
-def _share_to_come(s: _Slots, cell: np.ndarray, reward: str) -> float | None:
+def _share_to_come(s: PolicySlots, cell: np.ndarray, reward: str) -> float | None:
     """1 - (reward seen) / (corrected reward) over the cell's supported slots: the expected
     share of their eventual reward still to come (None when the corrected total is 0)."""
     sup = cell[s.flags["has_support"][cell]]
@@ -475,7 +269,7 @@ def _share_to_come(s: _Slots, cell: np.ndarray, reward: str) -> float | None:
 
 
 def estimate_policy_values(
-    table: pa.Table | pd.DataFrame,
+    slots: ColumnReader | pa.Table | pd.DataFrame,
     *,
     clip: float = 20.0,
     alpha: float = 0.05,
@@ -483,18 +277,19 @@ def estimate_policy_values(
     random_state: int = 0,
     min_requests: int = 20,
     n_folds: int = 5,
-    reward_model: str = "cell",
+    read_rows: int | None = None,
 ) -> pa.Table:
     """Estimate each target policy's per-slot value with every estimator.
 
     Parameters
     ----------
-    table : Arrow table or DataFrame
+    slots : ColumnReader, Arrow table or DataFrame
         ``int_cf__policy_slots``: policy_id, event_id, request_id, position,
         impression_date, surface, device, p_log, propensity_source, p_target, has_support,
         is_exploration, p_log_examined, p_target_examined, click, purchase, revenue,
         is_click_label_mature, is_label_mature, and optionally arrival_probability (the
         click's, null for an unclicked slot; without the column there are no corrected rows).
+        A reader's relation is read a policy at a time (:mod:`receval.ope.slots`).
     clip : float
         Threshold of clipped IPS.
     alpha : float
@@ -508,8 +303,10 @@ def estimate_policy_values(
         Smallest day or segment cell estimated, in requests.
     n_folds : int
         Cross-fitting folds of the reward model.
-    reward_model : {"cell", "ridge", "logistic", "gbm", "auto"}
-        The reward model behind DM / DR / SNDR (see :func:`fit_reward_models`).
+    read_rows : int, optional
+        Most rows of one read: the reward model's reads take runs of days of at most this
+        many slots, a policy's slots arrive in pieces of about this many. None: all at once.
+        The estimates do not depend on it.
 
     Returns
     -------
@@ -517,44 +314,52 @@ def estimate_policy_values(
         One row per (policy_id, estimator, reward, day, segment); columns OUTPUT_COLUMNS.
         The corrected rewards have rows only on cells with an immature slot.
     """
-    require_finite(table, "int_cf__policy_slots")
-    frame = _to_frame(table)
-    # The engine returns rows in no set order; bootstrap draws and folds must not depend on it.
-    frame = frame.sort_values(["policy_id", "event_id"], kind="stable").reset_index(drop=True)
-    if frame.empty:
+    if not isinstance(slots, ColumnReader):
+        table = slots if isinstance(slots, pa.Table) else pa.Table.from_pandas(slots, preserve_index=False)
+        require_finite(table, NAME)   # in memory already: checked whole, before any column is read
+        slots = ColumnReader(table)
+    counts = slots.counts("policy_id")
+    policies = sorted(p for p in counts if p is not None)
+    if not policies:
         return OUTPUT_SCHEMA.empty_table()
-    frame = corrected_rewards(frame)
-    q = fit_reward_models(frame[frame["has_support"]], n_folds=n_folds, random_state=random_state,
-                          model=reward_model)
-    s = _Slots(frame, q)
+    codes = SlotCodes.read(slots, n_folds, random_state)
+    model = RewardCells.fit(slots, codes, n_folds, read_rows)
     rows: list[dict[str, Any]] = []
-    for code, at in _groups(s.policy):
-        if code < 0:   # a null policy_id
-            continue
-        policy = s.labels["policy_id"][code]
-        for reward in s.rewards:
-            labelled = at[s.flags[f"has_{reward}"][at]]
-            if labelled.size == 0:
-                continue
-            mature = s.flags[MATURITY[CORRECTED.get(reward, reward)]]
-            for day, segment, cell in s.cells(labelled, min_requests):
-                kw = dict(clip=clip, alpha=alpha, n_bootstrap=n_bootstrap if (day == "all" and segment == "all") else 0,
-                          random_state=random_state, min_requests=min_requests)
-                extra: dict[str, Any] = {"label_maturity": label_maturity(mature[cell]), "expected_share_to_come": None}
-                if reward not in CORRECTED:
-                    cell_rows = _cell_rows(s, cell, policy, reward, day, segment, **kw)
-                elif mature[cell].all():   # the plain row says it: corrected = naive exactly
-                    continue
-                elif s.flags["corrected_unknown"][cell].any():
-                    cell_rows = [{**_nan_row(policy, name, reward, day, segment, alpha,
-                                             clip if name == "clipped_ips" else None), "n_slots": 0, "n_requests": 0}
-                                 for name in SLOT_ESTIMATORS]
-                else:
-                    cell_rows = _with_curve_error(s, cell, reward, _cell_rows(
-                        s, cell, policy, reward, day, segment, **{**kw, "n_bootstrap": 0}), alpha)
-                    extra["expected_share_to_come"] = _share_to_come(s, cell, reward)
-                rows += [{**row, **extra} for row in cell_rows]
+    for policy in policies:
+        progress(f"fct_policy_value_estimates: policy {policy} ({counts[policy]:,} slots)")
+        rows += _policy_rows(PolicySlots.read(slots, policy, codes, model, read_rows), policy, clip=clip,
+                             alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state,
+                             min_requests=min_requests)
     out = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
     for col in _COUNTS:
         out[col] = out[col].fillna(0).astype(np.int64)
     return pa.Table.from_pandas(out, schema=OUTPUT_SCHEMA, preserve_index=False)
+
+
+def _policy_rows(s: PolicySlots, policy: str, *, clip: float, alpha: float, n_bootstrap: int,
+                 random_state: int, min_requests: int) -> list[dict[str, Any]]:
+    """The rows of every reward and cell of one policy's slots."""
+    rows: list[dict[str, Any]] = []
+    for reward in s.rewards:
+        labelled = np.flatnonzero(s.flags[f"has_{reward}"])
+        if labelled.size == 0:
+            continue
+        mature = s.flags[MATURITY[CORRECTED.get(reward, reward)]]
+        for day, segment, cell in s.cells(labelled, min_requests):
+            kw = dict(clip=clip, alpha=alpha, n_bootstrap=n_bootstrap if (day == "all" and segment == "all") else 0,
+                      random_state=random_state, min_requests=min_requests)
+            extra: dict[str, Any] = {"label_maturity": label_maturity(mature[cell]), "expected_share_to_come": None}
+            if reward not in CORRECTED:
+                cell_rows = _cell_rows(s, cell, policy, reward, day, segment, **kw)
+            elif mature[cell].all():   # the plain row says it: corrected = naive exactly
+                continue
+            elif s.flags["corrected_unknown"][cell].any():
+                cell_rows = [{**_nan_row(policy, name, reward, day, segment, alpha,
+                                         clip if name == "clipped_ips" else None), "n_slots": 0, "n_requests": 0}
+                             for name in SLOT_ESTIMATORS]
+            else:
+                cell_rows = _with_curve_error(s, cell, reward, _cell_rows(
+                    s, cell, policy, reward, day, segment, **{**kw, "n_bootstrap": 0}), alpha)
+                extra["expected_share_to_come"] = _share_to_come(s, cell, reward)
+            rows += [{**row, **extra} for row in cell_rows]
+    return rows

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from receval.metrics.classification import BinaryScoreTable
-from receval.metrics.marts import _runs, offline_metrics_table
+from receval.metrics.marts import offline_metrics_table
 from receval.metrics.report import classification_metrics
 from receval.metrics.uncertainty import bootstrap_count_batches
 
@@ -57,12 +57,6 @@ def test_model_metrics_are_the_same_with_a_paired_baseline():
     paired = classification_metrics(y, s, y_prob_baseline=base, group_ids=codes, n_bootstrap=30)
     for name, r in alone.items():
         assert paired[name] == r, name
-
-
-def test_runs_are_the_slices_of_a_sorted_column():
-    col = pd.Series(["a", "a", "b", "c", "c", "c", None])
-    assert _runs(col) == {"a": slice(0, 2), "b": slice(2, 3), "c": slice(3, 6)}
-    assert _runs(col.iloc[:0]) == {}
 
 
 def _scored(seed: int) -> pa.Table:

@@ -119,11 +119,13 @@ def test_reliability_bins_read_a_model_at_a_time_equal_the_table_and_the_hand_co
     assert len(pop) == 2 * 2 * 2 and (pop.bin == -1).all() and (pop.reason == REASON_NOT_PROB).all()
 
 
-def test_offline_metrics_read_a_model_task_and_split_at_a_time_from_duckdb_equal_the_table():
+def test_offline_metrics_read_a_model_task_and_split_at_a_time_from_duckdb_equal_the_table(monkeypatch):
     """Two models (m the baseline) on two splits, the rows shuffled: read from DuckDB one
-    (model, task, split) at a time, the same rows as from the table, deltas included."""
+    (model, task, split) at a time, in pieces of 7 rows, the same rows as from the table,
+    deltas included."""
     import duckdb
 
+    import receval.metrics.marts
     from receval.warehouse import ColumnReader
 
     base = scored().to_pandas()
@@ -134,6 +136,7 @@ def test_offline_metrics_read_a_model_task_and_split_at_a_time_from_duckdb_equal
     kw = dict(baseline_model="m", ks=[1], n_bootstrap=20, delay_curve=CURVE)
     key = ["model_id", "task", "split", "segment_type", "segment_value", "period", "impression_date", "metric"]
     whole = offline_metrics_table(table, **kw).to_pandas().sort_values(key, ignore_index=True)
+    monkeypatch.setattr(receval.metrics.marts, "PIECE_ROWS", 7)
     got = offline_metrics_table(ColumnReader(duckdb.connect().from_arrow(table)), **kw).to_pandas()
     pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True), whole, rtol=1e-12)
     # by hand: c's AUC minus the baseline's on the same click rows of each split

@@ -44,6 +44,21 @@ def test_an_int_seed_reuses_the_draws_of_a_generator_with_that_seed(n_units):
                                1 / gathered, rtol=1e-12)
 
 
+def test_more_units_than_a_chunk_keep_their_counts_for_the_next_estimator():
+    """Past 4M units (a large preset's overall cell) an int seed still draws the counts once,
+    a replicate at a time from the seeded generator, and the next statistic reuses them."""
+    n = (1 << 22) + 10
+    units = np.column_stack([np.arange(n) % 7 == 0, np.ones(n)]).astype(float)
+    stat = ratio_stat(0, 1)
+    reps = ope.bootstrap_replicates(units, stat, n_bootstrap=3, random_state=5)
+    g = np.random.default_rng(5)
+    expected = [units[g.integers(0, n, n), 0].mean() for _ in range(3)]
+    np.testing.assert_allclose(reps, expected, rtol=1e-12)
+    from receval.ope.bootstrap import _resample_counts
+
+    assert _resample_counts.cache_info().currsize == 1 and _resample_counts(5, n, 3).dtype == np.uint8
+
+
 def test_group_bootstrap_resamples_groups():
     comp = np.array([[1.0, 1], [1.0, 1], [0.0, 1], [0.0, 1]])
     reps = ope.bootstrap_replicates(comp, ratio_stat(0, 1), group_ids=[0, 0, 1, 1], n_bootstrap=200, random_state=1)

@@ -2,10 +2,12 @@
 import datetime
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from receval.ope.marts import estimate_policy_values
+from receval.warehouse import ColumnReader
 
 
 def _slots(n_requests: int = 300, k: int = 3) -> pa.Table:
@@ -68,3 +70,20 @@ def test_a_day_cell_equals_the_overall_cell_of_that_days_slots():
     assert len(overall) == 2 * 3 * 3
     for k, row in overall.items():
         assert in_cell[k] == row
+
+
+def test_reading_a_duckdb_relation_in_pieces_gives_the_table_of_one_read():
+    # a policy at a time, its slots in pieces, the reward model a day at a time: the same
+    # cells, clusters and bootstrap draws; only the reward model's sums add in another order
+    import duckdb
+
+    slots = _slots()
+    shuffled = slots.take(np.random.default_rng(3).permutation(slots.num_rows))
+    expected = estimate_policy_values(slots, n_bootstrap=50, min_requests=5).to_pandas()
+    con = duckdb.connect()
+    con.register("shuffled", shuffled)
+    con.execute("create table slots as select * from shuffled")
+    for read_rows in (None, 100, 700):
+        got = estimate_policy_values(ColumnReader(con.query("select * from slots")), n_bootstrap=50,
+                                     min_requests=5, read_rows=read_rows).to_pandas()
+        pd.testing.assert_frame_equal(got, expected, rtol=1e-12, atol=0)

@@ -9,7 +9,9 @@ import pyarrow.compute as pc
 import pytest
 
 from receval.metrics.uncertainty import skew_corrected_interval
-from receval.ope.marts import OUTPUT_SCHEMA, _to_frame, corrected_rewards, estimate_policy_values, fit_reward_models
+from receval.ope.marts import OUTPUT_SCHEMA, estimate_policy_values
+from receval.ope.slots import PolicySlots, RewardCells, SlotCodes, _to_frame, corrected_rewards
+from receval.warehouse import ColumnReader
 
 DAY = datetime.date(2026, 9, 7)
 
@@ -216,10 +218,11 @@ def test_an_unknown_arrival_probability_gives_null_rows_for_its_cells_only():
 
 
 def test_the_reward_model_of_a_corrected_reward_reads_every_slot_where_it_is_defined():
-    frame = corrected_rewards(_to_frame(_mixed()))
-    q = fit_reward_models(frame[frame.has_support], random_state=0)
-    distinct = frame[frame.has_support].drop_duplicates("event_id").set_index("event_id")
-    immature = ~distinct.is_label_mature
-    assert q.loc[immature[immature].index, "q_purchase"].isna().all()
-    assert np.isfinite(q.loc[immature[immature].index, "q_purchase_corrected"]).all()
-    assert np.isfinite(q.q_revenue_corrected).all()
+    reader = ColumnReader(_mixed())
+    codes = SlotCodes.read(reader, 5, 0)
+    slots = PolicySlots.read(reader, "a", codes, RewardCells.fit(reader, codes, 5, None), None)
+    immature = np.flatnonzero(slots.flags["has_support"] & ~slots.flags["is_label_mature"])
+    assert np.isnan(slots.q("purchase", immature)).all()
+    assert np.isfinite(slots.q("purchase_corrected", immature)).all()
+    supported = np.flatnonzero(slots.flags["has_support"])
+    assert np.isfinite(slots.q("revenue_corrected", supported)).all()
