@@ -2,9 +2,9 @@ r"""Every estimator for every target policy, reward and slice of a logged-slot t
 
 The kernel behind the ``fct_policy_value_estimates`` mart: it takes the rows of
 ``int_cf__policy_slots`` (one per target policy x logged slot), as a column reader or an
-Arrow table, and returns one row per (policy_id, estimator, reward, day, segment) with the estimate, its
-standard error and skewness, analytic (skewness-corrected) and bootstrap ``1 - alpha``
-intervals, n and the weight diagnostics.
+Arrow table, and returns one row per (policy_id, estimator, reward, day, segment) with the
+estimate, its standard error and skewness, analytic (skewness-corrected) and bootstrap
+``1 - alpha`` intervals, n and the weight diagnostics.
 
 Where a row's weights hold fewer than :data:`MIN_EXPECTED_REWARDED_SLOTS` expected rewarded
 slots, its standard error is at least :func:`std_error_floor` (the reward's spread priced at

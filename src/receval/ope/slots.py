@@ -148,6 +148,7 @@ class SlotCodes:
     surfaces: pd.Index
     devices: pd.Index
     n_positions: int
+    day_rows: dict   # slots per impression_date (the reward model's runs of days)
 
     @classmethod
     def read(cls, reader: ColumnReader, n_folds: int, random_state: int) -> "SlotCodes":
@@ -160,10 +161,11 @@ class SlotCodes:
         fold[requests.get_indexer(supported)] = np.random.default_rng(random_state).integers(
             0, n_folds, len(supported))
         context = _to_frame(reader.distinct(["position", *CONTEXT]))
-        days = reader.distinct(["impression_date"])["impression_date"].drop_null()
-        return cls(requests, fold, _sorted_unique(pc.cast(days, pa.string())),
+        day_rows = reader.counts("impression_date")
+        days = pc.cast(pa.array([d for d in day_rows if d is not None]), pa.string())
+        return cls(requests, fold, _sorted_unique(days),
                    *(pd.Index(sorted(context[c].astype(str).unique())) for c in CONTEXT),
-                   int(context["position"].max()) if len(context) else 1)
+                   int(context["position"].max()) if len(context) else 1, day_rows)
 
     @property
     def n_cells(self) -> int:
@@ -199,7 +201,7 @@ class RewardCells:
         ``event_id`` order (a sum's order must not depend on the engine's)."""
         model = cls(codes, n_folds)
         columns = [c for c in EVENT_COLUMNS if c in reader.column_names]
-        for days in day_batches(reader.counts("impression_date"), read_rows, f"{NAME}.impression_date"):
+        for days in day_batches(codes.day_rows, read_rows, f"{NAME}.impression_date"):
             events = reader.distinct(columns, where=[("has_support", [True]), ("impression_date", days)])
             require_finite(events, NAME)
             model.add(corrected_rewards(_to_frame(events.sort_by("event_id"))))
