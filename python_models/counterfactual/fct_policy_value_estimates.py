@@ -11,7 +11,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     params = dbt.config.get("meta")  # the cf_* vars, rendered in _counterfactual__models.yml
     return estimate_policy_values(
-        ColumnReader(dbt.ref("int_cf__policy_slots")),
+        ColumnReader(dbt.ref("int_cf__policy_slots"), session),
         clip=float(params["cf_ips_clip"]),
         alpha=float(params["cf_alpha"]),
         n_bootstrap=int(params["cf_n_bootstrap"]),

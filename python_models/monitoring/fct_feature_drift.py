@@ -15,8 +15,8 @@ def model(dbt, session):
     # the feature rows are read a few features at a time (var monitoring_drift_read_values):
     # every feature of 51M impressions at once would not fit the memory target
     return feature_drift_mart(
-        ColumnReader(dbt.ref("int_features__impressions")),
-        ColumnReader(dbt.ref("int_monitoring__served_feature_values")),
+        ColumnReader(dbt.ref("int_features__impressions"), session),
+        ColumnReader(dbt.ref("int_monitoring__served_feature_values"), session),
         to_arrow(dbt.ref("int_monitoring__reference_windows")),
         features=dbt.config.get("features"), served_features=dbt.config.get("served_features"),
         segments=dbt.config.get("segments"),

@@ -10,7 +10,7 @@ def model(dbt, session):
     segments = dbt.config.get("segments")  # a call of its own: dbt only ships the keys it sees
     read_rows = int(dbt.config.get("read_rows"))  # 0: every day at once
     return performance_estimate_table(
-        ColumnReader(dbt.ref("int_monitoring__served_impressions")),
+        ColumnReader(dbt.ref("int_monitoring__served_impressions"), session),
         to_arrow(dbt.ref("int_monitoring__reference_windows")),
         segments=list(segments or []),
         calibration=dbt.config.get("calibration"),

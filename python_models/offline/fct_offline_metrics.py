@@ -20,7 +20,7 @@ def model(dbt, session):
         alpha=float(dbt.config.get("alpha")),
     )
     return offline_metrics_table(
-        ColumnReader(dbt.ref("int_offline__scored_impressions")),
+        ColumnReader(dbt.ref("int_offline__scored_impressions"), session),
         baseline_model=production_model or None,
         ks=[int(k) for k in ranking_ks],
         n_bins=int(dbt.config.get("ece_bins")),

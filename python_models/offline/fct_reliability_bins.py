@@ -10,7 +10,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     mature_only = dbt.config.get("conversion_mature_only")
     return reliability_bins_table(
-        ColumnReader(dbt.ref("int_offline__scored_impressions")),
+        ColumnReader(dbt.ref("int_offline__scored_impressions"), session),
         n_bins=int(dbt.config.get("ece_bins")),
         alpha=float(dbt.config.get("alpha")),
         conversion_mature_only=bool(mature_only),

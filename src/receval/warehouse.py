@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 import uuid
 from typing import Callable, Iterator, Sequence
 
@@ -60,7 +61,52 @@ def read(relation, session, prepare: Callable) -> pa.Table:
     # a DuckDB relation queries itself under a name (nothing written to the catalog, which
     # may be read-only)
     table = ibis.table(ibis.Schema.from_pyarrow(relation.limit(0).to_arrow_table().schema), name=view)
-    return to_arrow(relation.query(view, str(ibis.to_sql(prepare(table), dialect="duckdb"))))
+    prepared = to_arrow(relation.query(view, str(ibis.to_sql(prepare(table), dialect="duckdb"))))
+    release_cached_blocks(session)
+    return prepared
+
+
+_RELEASE = threading.Lock()      # dbt runs Python models on threads of one process
+HEADROOM = 1 << 30
+
+
+def release_cached_blocks(session) -> None:
+    """Let DuckDB give back the table blocks its reads left cached, before a Python model
+    holds what it read in its own memory.
+
+    DuckDB keeps the blocks a scan loaded in its buffer pool, up to its memory limit, and
+    evicts them only when it needs the room: a model that has copied its rows into numpy
+    would hold them twice (on the large preset, 8 GB of cached blocks beside 5-9 GB of
+    arrays). Lowering the limit to what everything but cached table blocks uses, plus a
+    margin for a query on dbt's other thread, evicts them; the limit is then set back. The
+    blocks are re-read from the file (the OS's page cache) when next needed. A no-op for
+    anything but a DuckDB connection, and where a query has the blocks pinned.
+    """
+    import duckdb
+
+    if not isinstance(session, duckdb.DuckDBPyConnection):
+        return
+    with _RELEASE:
+        limit = session.execute("select current_setting('memory_limit')").fetchall()[0][0]
+        other, cached = session.execute(
+            "select coalesce(sum(memory_usage_bytes) filter (where tag <> 'BASE_TABLE'), 0), "
+            "coalesce(sum(memory_usage_bytes) filter (where tag = 'BASE_TABLE'), 0) from duckdb_memory()").fetchall()[0]
+        if not cached:
+            return
+        try:
+            session.execute(f"set memory_limit = '{int(other) + HEADROOM}B'")
+        except duckdb.OutOfMemoryException:
+            pass
+        finally:
+            session.execute(f"set memory_limit = '{_unprinted(limit)}'")
+
+
+def _unprinted(limit: str) -> str:
+    """A memory limit as DuckDB prints it ("7.4 GiB", cut to one decimal, not rounded), as a
+    value to set back: the middle of the range it stands for, so that setting it and reading
+    it again gives the same text (setting "7.4 GiB" back would print "7.3 GiB")."""
+    value, _, unit = limit.partition(" ")
+    return f"{float(value) + 0.05} {unit}" if "." in value else limit
 
 
 class ColumnReader:
@@ -71,11 +117,13 @@ class ColumnReader:
     a read holds its keys with its values.
 
     ``relation``: what ``dbt.ref()`` returned (a DuckDB relation or a Spark DataFrame), or
-    an Arrow table.
+    an Arrow table; ``session``: the model's session, whose DuckDB gives back the blocks
+    each read left cached (``release_cached_blocks``).
     """
 
-    def __init__(self, relation):
+    def __init__(self, relation, session=None):
         self.relation = relation
+        self.session = session
         is_table = isinstance(relation, pa.Table)
         self.column_names = list(relation.column_names if is_table else relation.columns)
 
@@ -90,15 +138,16 @@ class ColumnReader:
         """The named columns, as an Arrow table; with ``where``, pairs ``(column, values)``,
         only the rows whose every such column holds one of its values (booleans, dates, strings or
         integers). The filter runs in the engine: only those rows are ever materialised."""
-        return self._where(where).select(list(columns)) if isinstance(self.relation, pa.Table) \
-            else to_arrow(self._where(where).select(*columns))
+        if isinstance(self.relation, pa.Table):
+            return self._where(where).select(list(columns))
+        return self._released(to_arrow(self._where(where).select(*columns)))
 
     def distinct(self, columns, where: Sequence[tuple[str, list]] = ()) -> pa.Table:
         """The distinct rows of the named columns (among the rows ``where`` keeps)."""
         kept = self._where(where)
         if isinstance(kept, pa.Table):
             return kept.group_by(list(columns)).aggregate([])
-        return to_arrow(kept.select(*columns).distinct())
+        return self._released(to_arrow(kept.select(*columns).distinct()))
 
     def batches(self, columns, where: Sequence[tuple[str, list]] = (), *, order_by: Sequence[str] = (),
                 rows: int | None = None) -> Iterator[pa.Table]:
@@ -127,6 +176,7 @@ class ColumnReader:
             if rows is not None and held >= rows:
                 yield pa.Table.from_batches(pending, stream.schema)
                 pending, held, given = [], 0, given + 1
+        self._released(None)
         if pending or not given:
             yield pa.Table.from_batches(pending, stream.schema)
 
@@ -136,8 +186,13 @@ class ColumnReader:
             counted = self.relation.group_by(column).aggregate([([], "count_all")])
             return dict(zip(counted[column].to_pylist(), counted["count_all"].to_pylist()))
         if hasattr(self.relation, "to_arrow_table"):  # DuckDB
-            return dict(self.relation.aggregate(f"{column}, count(*)", column).fetchall())
+            return self._released(dict(self.relation.aggregate(f"{column}, count(*)", column).fetchall()))
         return {r[0]: r[1] for r in self.relation.groupBy(column).count().collect()}  # Spark
+
+    def _released(self, result):
+        """``result``, once the engine has given back what the read left cached."""
+        release_cached_blocks(self.session)
+        return result
 
     def _where(self, where: Sequence[tuple[str, list]]):
         kept = self.relation

@@ -71,6 +71,42 @@ def test_column_reader_streams_sorted_pieces_and_filters_on_booleans():
         assert pairs.to_pylist() == sorted(pairs.to_pylist(), key=lambda r: (r["p"], r["i"]))
 
 
+def test_reads_give_back_the_blocks_duckdb_cached_and_keep_its_memory_limit(tmp_path, monkeypatch):
+    """After a read, DuckDB's buffer pool holds no more of the table's blocks than the
+    margin left for a query on another thread (a model would otherwise hold its rows twice,
+    as cached blocks and as arrays), and the memory limit reads as before, however many
+    reads there were."""
+    import duckdb
+
+    from receval import warehouse
+
+    monkeypatch.setattr(warehouse, "HEADROOM", 1 << 20)   # the table is 22 MB, not gigabytes
+
+    path = str(tmp_path / "w.duckdb")
+    with duckdb.connect(path) as con:
+        con.execute("create table t as select i, random() as x, i % 7 as k from range(3000000) r(i)")
+
+    def cached(con):
+        return con.sql("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory() "
+                       "where tag = 'BASE_TABLE'").fetchall()[0][0]
+
+    for limit in ("8GB", "300MB", "1.5GiB"):
+        with duckdb.connect(path, config={"memory_limit": limit}) as con:
+            session = con.cursor()
+            printed = con.sql("select current_setting('memory_limit')").fetchall()[0][0]
+            con.sql("select sum(x) from t").fetchall()
+            assert cached(con) > 20_000_000   # what a scan leaves behind without a release
+            reader = ColumnReader(con.table("t"), session)
+            reads = [lambda: reader.read(["x"]), lambda: reader.distinct(["k"]), lambda: reader.counts("k"),
+                     lambda: list(reader.batches(["i", "x"], rows=500_000)),
+                     lambda: warehouse.read(con.table("t"), session, lambda t: t.filter(t.k == 1))]
+            for read_once in reads:
+                con.sql("select sum(x) from t").fetchall()
+                read_once()
+                assert cached(con) <= warehouse.HEADROOM, read_once
+                assert con.sql("select current_setting('memory_limit')").fetchall()[0][0] == printed
+
+
 def test_read_runs_the_preparation_in_duckdb_on_a_read_only_database(tmp_path):
     """An ibis preparation compiled to DuckDB's SQL and run over the relation itself: the
     rows of the named splits, nothing written to the (read-only) catalog."""
