@@ -18,9 +18,11 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,17 +32,59 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 
 
-def run_measured(cmd: list[str], env: dict, cwd: Path = PROJECT_DIR) -> tuple[float, float]:
+def run_measured(cmd: list[str], env: dict, cwd: Path = PROJECT_DIR, *, log: Path | None = None,
+                 samples: list | None = None, kill_above_gib: float | None = None) -> tuple[float, float]:
     """Run cmd in cwd to completion; return (wall seconds, peak RSS in GiB) of that process
-    tree's largest process. Raises with the output if it fails."""
+    tree's largest process. Raises with the output if it fails.
+
+    log: where its output goes as it runs (else it is kept for the error). samples: a list
+    to append (unix time, RSS of the whole tree in GiB) to once a second. kill_above_gib:
+    kill the tree when its RSS passes that (a 24 GiB machine is not to be pushed into swap).
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read()
+    out = open(log, "wb") if log else subprocess.PIPE
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    done = threading.Event()
+    if samples is not None or kill_above_gib:
+        threading.Thread(target=_watch, args=(proc.pid, done, samples, kill_above_gib), daemon=True).start()
+    output = b"" if log else proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
     wall = time.perf_counter() - start
+    if log:
+        out.close()
+        output = log.read_bytes()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{output.decode()[-5000:]}")
     return wall, usage.ru_maxrss / 2**20
+
+
+def tree_rss_gib(pid: int) -> float:
+    """The summed RSS of pid and every process below it."""
+    parents, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                parents[int(entry)], rss[int(entry)] = int(fields[1]), int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            except OSError:
+                continue
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        frontier = [p for p, parent in parents.items() if parent in frontier and p not in tree]
+        tree.update(frontier)
+    return sum(rss.get(p, 0) for p in tree) / 2**30
+
+
+def _watch(pid: int, done: threading.Event, samples: list | None, kill_above_gib: float | None) -> None:
+    while not done.wait(1.0):
+        gib = tree_rss_gib(pid)
+        if samples is not None:
+            samples.append((time.time(), round(gib, 3)))
+        if kill_above_gib and gib > kill_above_gib:
+            os.killpg(pid, signal.SIGKILL)
+            return
 
 
 def simulate(preset: str, seed: int, out: Path, until: str | None = None) -> tuple[float, float]:
