@@ -84,6 +84,7 @@ def release_cached_blocks(session) -> None:
     """
     import duckdb
 
+    session = getattr(session, "_cursor", session)   # dbt-duckdb hands models a wrapper of the cursor
     if not isinstance(session, duckdb.DuckDBPyConnection):
         return
     with _RELEASE:
