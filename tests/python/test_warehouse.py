@@ -77,6 +77,7 @@ def test_reads_give_back_the_blocks_duckdb_cached_and_keep_its_memory_limit(tmp_
     as cached blocks and as arrays), and the memory limit reads as before, however many
     reads there were."""
     import duckdb
+    from dbt.adapters.duckdb.environments.local import DuckDBCursorWrapper
 
     from receval import warehouse
 
@@ -92,7 +93,7 @@ def test_reads_give_back_the_blocks_duckdb_cached_and_keep_its_memory_limit(tmp_
 
     for limit in ("8GB", "300MB", "1.5GiB"):
         with duckdb.connect(path, config={"memory_limit": limit}) as con:
-            session = con.cursor()
+            session = DuckDBCursorWrapper(con.cursor())   # what dbt-duckdb hands a Python model
             printed = con.sql("select current_setting('memory_limit')").fetchall()[0][0]
             con.sql("select sum(x) from t").fetchall()
             assert cached(con) > 20_000_000   # what a scan leaves behind without a release
