@@ -79,7 +79,9 @@ def release_cached_blocks(session) -> None:
     would hold them twice (on the large preset, 8 GB of cached blocks beside 5-9 GB of
     arrays). Lowering the limit to what everything but cached table blocks uses, plus a
     margin for a query on dbt's other thread, evicts them; the limit is then set back. The
-    blocks are re-read from the file (the OS's page cache) when next needed. A no-op for
+    blocks are re-read from the file (the OS's page cache) when next needed. Safe while a
+    read streams (it pins only the blocks in flight): a long read releases after each piece,
+    or a scan of a table larger than the pool would fill it on the way. A no-op for
     anything but a DuckDB connection, and where a query has the blocks pinned.
     """
     import duckdb
@@ -87,7 +89,8 @@ def release_cached_blocks(session) -> None:
     session = getattr(session, "_cursor", session)   # dbt-duckdb hands models a wrapper of the cursor
     if not isinstance(session, duckdb.DuckDBPyConnection):
         return
-    with _RELEASE:
+    # a cursor of its own: a read still streaming on the session's is left alone
+    with _RELEASE, session.cursor() as session:
         limit = session.execute("select current_setting('memory_limit')").fetchall()[0][0]
         other, cached = session.execute(
             "select coalesce(sum(memory_usage_bytes) filter (where tag <> 'BASE_TABLE'), 0), "
@@ -175,7 +178,7 @@ class ColumnReader:
             pending.append(batch)
             held += batch.num_rows
             if rows is not None and held >= rows:
-                yield pa.Table.from_batches(pending, stream.schema)
+                yield self._released(pa.Table.from_batches(pending, stream.schema))
                 pending, held, given = [], 0, given + 1
         self._released(None)
         if pending or not given:

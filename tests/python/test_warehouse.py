@@ -81,7 +81,7 @@ def test_reads_give_back_the_blocks_duckdb_cached_and_keep_its_memory_limit(tmp_
 
     from receval import warehouse
 
-    monkeypatch.setattr(warehouse, "HEADROOM", 1 << 20)   # the table is 22 MB, not gigabytes
+    monkeypatch.setattr(warehouse, "HEADROOM", 4 << 20)   # the table is 22 MB, not gigabytes
 
     path = str(tmp_path / "w.duckdb")
     with duckdb.connect(path) as con:
@@ -106,6 +106,14 @@ def test_reads_give_back_the_blocks_duckdb_cached_and_keep_its_memory_limit(tmp_
                 read_once()
                 assert cached(con) <= warehouse.HEADROOM, read_once
                 assert con.sql("select current_setting('memory_limit')").fetchall()[0][0] == printed
+            # and while a read streams: each piece handed over gives back what the scan left
+            # behind, and the stream goes on
+            con.sql("select sum(x) from t").fetchall()
+            watcher, held, rows = con.cursor(), [], 0
+            for piece in reader.batches(["i", "x"], rows=500_000):
+                held.append(cached(watcher))
+                rows += piece.num_rows
+            assert rows == 3_000_000 and max(held) < 12_000_000, held
 
 
 def test_read_runs_the_preparation_in_duckdb_on_a_read_only_database(tmp_path):
