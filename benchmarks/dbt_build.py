@@ -47,14 +47,14 @@ def run_measured(cmd: list[str], env: dict, cwd: Path = PROJECT_DIR, *, log: Pat
     done = threading.Event()
     if samples is not None or kill_above_gib:
         threading.Thread(target=_watch, args=(proc.pid, done, samples, kill_above_gib), daemon=True).start()
-    output = b"" if log else proc.stdout.read()
+    output = None if log else proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     done.set()
     wall = time.perf_counter() - start
     if log:
         out.close()
-        output = log.read_bytes()
     if os.waitstatus_to_exitcode(status) != 0:
+        output = log.read_bytes() if log else output
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{output.decode()[-5000:]}")
     return wall, usage.ru_maxrss / 2**20
 

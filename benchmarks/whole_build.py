@@ -105,8 +105,7 @@ def families(warehouse: Path, samples: list) -> dict:
                   datetime.fromisoformat(t["completed_at"].replace("Z", "+00:00")).timestamp())
                  for t in r.get("timing", []) if t.get("name") == "execute" and t.get("started_at")]
         for start, end in spans:
-            seen = [gib for t, gib in samples if start <= t <= end + 1]
-            entry["peak_rss_gib"] = max(entry["peak_rss_gib"], *seen) if seen else entry["peak_rss_gib"]
+            entry["peak_rss_gib"] = max([entry["peak_rss_gib"], *(gib for t, gib in samples if start <= t <= end + 1)])
     return {name: {k: round(v, 1 if k.endswith("_s") else 2) for k, v in e.items()}
             for name, e in sorted(out.items(), key=lambda kv: -kv[1]["models_s"])}
 

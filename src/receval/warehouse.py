@@ -95,7 +95,7 @@ def release_cached_blocks(session) -> None:
         other, cached = session.execute(
             "select coalesce(sum(memory_usage_bytes) filter (where tag <> 'BASE_TABLE'), 0), "
             "coalesce(sum(memory_usage_bytes) filter (where tag = 'BASE_TABLE'), 0) from duckdb_memory()").fetchall()[0]
-        if not cached:
+        if cached <= HEADROOM:   # the lowered limit would evict nothing
             return
         try:
             session.execute(f"set memory_limit = '{int(other) + HEADROOM}B'")

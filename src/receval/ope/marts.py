@@ -224,15 +224,14 @@ def _cell_rows(s: PolicySlots, cell: np.ndarray, policy: str, reward: str, day: 
     spread = _spread(data["reward"])
     explored, explored_rewarded = _exploration_results(s, cell, reward, min_requests, kw, unsupported, spread)
     # each estimator's coefficients of the slots' rewards and the spread its floor takes (DR,
-    # SNDR: the reward model's residuals'); DM reads no reward. Built one at a time: each is
-    # an array of the cell's size (48M slots on the large preset's overall cells)
+    # SNDR: the reward model's residuals'); DM reads no reward
     w = data["p_target"] / data["p_log"]
     residual_spread = _spread(data["reward"] - qh)
-    floor_terms = {"ips": (lambda: w / w.size, spread), "clipped_ips": (lambda: np.minimum(w, clip) / w.size, spread),
-                   "snips": (lambda: w / max(w.sum(), 1e-300), spread), "dr": (lambda: w / w.size, residual_spread),
-                   "sndr": (lambda: w / max(w.sum(), 1e-300), residual_spread)}
-    floors = [(res, std_error_floor(floor_terms[res.estimator][0](), floor_terms[res.estimator][1])
-               if res.estimator in floor_terms else math.nan) for res in results]
+    floor_terms = {"ips": (w / w.size, spread), "clipped_ips": (np.minimum(w, clip) / w.size, spread),
+                   "snips": (w / max(w.sum(), 1e-300), spread), "dr": (w / w.size, residual_spread),
+                   "sndr": (w / max(w.sum(), 1e-300), residual_spread)}
+    floors = [(res, std_error_floor(*floor_terms[res.estimator]) if res.estimator in floor_terms else math.nan)
+              for res in results]
     # the share of the estimator's slots rewarded, times its weights' effective sample size:
     # how many rewarded slots the estimate rests on if rewards do not depend on the weights
     rewarded = float(np.count_nonzero(data["reward"])) / data["reward"].size
